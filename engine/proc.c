@@ -1,0 +1,605 @@
+/*
+ * vakap.proc: local processes.  A process's stdout as a stream source,
+ * a process's stdin fed from a stream (a sink), and the few facts about
+ * this process that Lua's standard library lacks.
+ *
+ * Commands are argument lists run without a shell.  Standard error is
+ * kept, bounded, and shown when the command fails; the exit status is
+ * the stream's end: zero is a clean end, anything else an error.
+ */
+#define _GNU_SOURCE /* posix_spawn_file_actions_addchdir_np, pipe2 */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "engine.h"
+#include "stream.h"
+
+extern char **environ;
+
+#define ERR_KEEP 4096 /* bytes of stderr kept: the last ones */
+
+struct child {
+	pid_t pid;
+	int out;     /* its stdout (source) or -1 */
+	int in;      /* its stdin (sink) or -1 */
+	int err;     /* its stderr or -1 */
+	int status;  /* from waitpid, once reaped */
+	int reaped;
+	char name[64];
+	size_t errlen;
+	char errtail[ERR_KEEP + 1];
+};
+
+static void child_init(struct child *c)
+{
+	memset(c, 0, sizeof *c);
+	c->pid = -1;
+	c->out = c->in = c->err = -1;
+}
+
+static void closefd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* Keep the last ERR_KEEP bytes of what the child wrote to stderr. */
+static void keep_stderr(struct child *c, const char *buf, size_t n)
+{
+	if (n >= ERR_KEEP) {
+		memcpy(c->errtail, buf + n - ERR_KEEP, ERR_KEEP);
+		c->errlen = ERR_KEEP;
+	} else {
+		size_t drop = c->errlen + n > ERR_KEEP ? c->errlen + n - ERR_KEEP : 0;
+		memmove(c->errtail, c->errtail + drop, c->errlen - drop);
+		c->errlen -= drop;
+		memcpy(c->errtail + c->errlen, buf, n);
+		c->errlen += n;
+	}
+	c->errtail[c->errlen] = '\0';
+}
+
+/* Read what is waiting on fd (stderr, or a sink's stdout) into the tail;
+ * closes it at end of file. */
+static void drain_into_tail(struct child *c, int *fd)
+{
+	char buf[4096];
+	ssize_t r = read(*fd, buf, sizeof buf);
+
+	if (r > 0)
+		keep_stderr(c, buf, (size_t)r);
+	else if (r == 0 || (errno != EINTR && errno != EAGAIN))
+		closefd(fd);
+}
+
+static void reap(struct child *c)
+{
+	while (!c->reaped && c->pid > 0) {
+		if (waitpid(c->pid, &c->status, 0) == c->pid)
+			c->reaped = 1;
+		else if (errno != EINTR)
+			break;
+	}
+}
+
+/* Stop a child that is still running: SIGTERM, then SIGKILL after 2 s. */
+static void stop(struct child *c)
+{
+	int i;
+
+	if (c->pid <= 0 || c->reaped)
+		return;
+	kill(c->pid, SIGTERM);
+	for (i = 0; i < 200; i++) {
+		if (waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
+			c->reaped = 1;
+			return;
+		}
+		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+	}
+	kill(c->pid, SIGKILL);
+	reap(c);
+}
+
+/* The message for a child that ended badly, or NULL if it exited 0. */
+static const char *exit_problem(struct child *c, char *buf, size_t len)
+{
+	const char *tail = c->errtail;
+	size_t n = c->errlen;
+
+	while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == ' '))
+		n--;
+	if (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0)
+		return NULL;
+	if (WIFEXITED(c->status))
+		snprintf(buf, len, "%s exited with status %d%s%.*s", c->name,
+		         WEXITSTATUS(c->status), n ? ": " : "", (int)n, tail);
+	else if (WIFSIGNALED(c->status))
+		snprintf(buf, len, "%s was killed by signal %d (%s)%s%.*s",
+		         c->name, WTERMSIG(c->status),
+		         strsignal(WTERMSIG(c->status)), n ? ": " : "", (int)n,
+		         tail);
+	else
+		snprintf(buf, len, "%s ended abnormally", c->name);
+	return buf;
+}
+
+/* ---- spawning ---- */
+
+struct spawn_opts {
+	const char *cwd;
+	char **env; /* NULL: inherit */
+};
+
+static void free_strv(char **v)
+{
+	char **p;
+
+	if (v == NULL)
+		return;
+	for (p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+/* argv from the Lua list at idx; a malloc'd vector the caller frees. */
+static char **check_argv(lua_State *L, int idx)
+{
+	lua_Integer i, n;
+	char **argv;
+
+	luaL_checktype(L, idx, LUA_TTABLE);
+	n = (lua_Integer)lua_rawlen(L, idx);
+	luaL_argcheck(L, n > 0, idx, "empty command");
+	for (i = 1; i <= n; i++) {
+		if (lua_rawgeti(L, idx, i) != LUA_TSTRING)
+			luaL_error(L, "command argument %d is a %s, not a string",
+			           (int)i, luaL_typename(L, -1));
+		lua_pop(L, 1);
+	}
+	argv = calloc((size_t)n + 1, sizeof *argv);
+	if (argv == NULL)
+		luaL_error(L, "out of memory");
+	for (i = 1; i <= n; i++) {
+		lua_rawgeti(L, idx, i);
+		argv[i - 1] = strdup(lua_tostring(L, -1));
+		lua_pop(L, 1);
+		if (argv[i - 1] == NULL) {
+			free_strv(argv);
+			luaL_error(L, "out of memory");
+		}
+	}
+	return argv;
+}
+
+/* The environment: this process's, with the table at idx's NAME = value
+ * (false removes NAME).  NULL when there is nothing to change. */
+static char **build_env(lua_State *L, int idx)
+{
+	size_t n = 0, k = 0, i;
+	char **env;
+
+	if (lua_isnoneornil(L, idx))
+		return NULL;
+	luaL_checktype(L, idx, LUA_TTABLE);
+	while (environ[n])
+		n++;
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		k++;
+		lua_pop(L, 1);
+	}
+	env = calloc(n + k + 1, sizeof *env);
+	if (env == NULL)
+		luaL_error(L, "out of memory");
+	k = 0;
+	for (i = 0; i < n; i++) {
+		const char *eq = strchr(environ[i], '=');
+		size_t len = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+		char name[256];
+
+		if (len >= sizeof name)
+			continue;
+		memcpy(name, environ[i], len);
+		name[len] = '\0';
+		if (lua_getfield(L, idx, name) == LUA_TNIL)
+			env[k++] = strdup(environ[i]);
+		lua_pop(L, 1);
+	}
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		if (lua_type(L, -2) == LUA_TSTRING &&
+		    lua_type(L, -1) == LUA_TSTRING) {
+			size_t ln, lv;
+			const char *name = lua_tolstring(L, -2, &ln);
+			const char *val = lua_tolstring(L, -1, &lv);
+			char *e = malloc(ln + lv + 2);
+			if (e) {
+				memcpy(e, name, ln);
+				e[ln] = '=';
+				memcpy(e + ln + 1, val, lv + 1);
+				env[k++] = e;
+			}
+		}
+		lua_pop(L, 1);
+	}
+	return env;
+}
+
+/*
+ * Start argv with the given ends of pipes as its stdin/stdout/stderr
+ * (-1: /dev/null).  Returns 0, or an errno value.
+ */
+static int start(struct child *c, char **argv, const struct spawn_opts *o,
+                 int in, int out, int err)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t dflt;
+	int rc;
+
+	snprintf(c->name, sizeof c->name, "%s", argv[0]);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	sigemptyset(&dflt);
+	sigaddset(&dflt, SIGPIPE);
+	sigaddset(&dflt, SIGINT);
+	sigaddset(&dflt, SIGTERM);
+	posix_spawnattr_setsigdefault(&attr, &dflt);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+	if (in >= 0)
+		posix_spawn_file_actions_adddup2(&fa, in, 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (out >= 0)
+		posix_spawn_file_actions_adddup2(&fa, out, 1);
+	else
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, err, 2);
+	if (o->cwd)
+		posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
+	rc = posix_spawnp(&c->pid, argv[0], &fa, &attr, argv,
+	                  o->env ? o->env : environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (rc != 0)
+		c->pid = -1;
+	return rc;
+}
+
+static void check_opts(lua_State *L, int idx, struct spawn_opts *o)
+{
+	o->cwd = NULL;
+	o->env = NULL;
+	if (lua_isnoneornil(L, idx))
+		return;
+	luaL_checktype(L, idx, LUA_TTABLE);
+	if (lua_getfield(L, idx, "cwd") != LUA_TNIL)
+		o->cwd = luaL_checkstring(L, -1); /* kept alive by the table */
+	lua_pop(L, 1);
+}
+
+/* ---- the source: a process's standard output ---- */
+
+struct proc_source {
+	struct vk_stream s;
+	struct child c;
+};
+
+static ssize_t source_read(struct vk_stream *s, void *buf, size_t n)
+{
+	struct child *c = &((struct proc_source *)s)->c;
+	char msg[ERR_KEEP + 256];
+
+	while (c->out >= 0) {
+		struct pollfd p[2] = {{c->out, POLLIN, 0}, {c->err, POLLIN, 0}};
+		if (poll(p, c->err >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR && !vk_interrupted)
+				continue;
+			return vk_fail(s, "%s: %s", c->name,
+			               vk_interrupted ? "interrupted" : strerror(errno));
+		}
+		if (c->err >= 0 && p[1].revents)
+			drain_into_tail(c, &c->err);
+		if (p[0].revents) {
+			ssize_t r = read(c->out, buf, n);
+			if (r > 0)
+				return r;
+			if (r == 0)
+				closefd(&c->out);
+			else if (errno != EINTR)
+				return vk_fail(s, "%s: reading its output: %s",
+				               c->name, strerror(errno));
+		}
+	}
+	while (c->err >= 0)
+		drain_into_tail(c, &c->err);
+	reap(c);
+	if (exit_problem(c, msg, sizeof msg))
+		return vk_fail(s, "%s", msg);
+	return 0;
+}
+
+static void source_release(struct vk_stream *s)
+{
+	struct child *c = &((struct proc_source *)s)->c;
+
+	closefd(&c->out);
+	closefd(&c->err);
+	stop(c);
+}
+
+static void child_info(struct child *c, lua_State *L)
+{
+	lua_pushinteger(L, c->pid);
+	lua_setfield(L, -2, "pid");
+	lua_pushstring(L, c->name);
+	lua_setfield(L, -2, "command");
+	lua_pushlstring(L, c->errtail, c->errlen);
+	lua_setfield(L, -2, "stderr");
+	if (c->reaped && WIFEXITED(c->status)) {
+		lua_pushinteger(L, WEXITSTATUS(c->status));
+		lua_setfield(L, -2, "exit_status");
+	} else if (c->reaped && WIFSIGNALED(c->status)) {
+		lua_pushinteger(L, WTERMSIG(c->status));
+		lua_setfield(L, -2, "signal");
+	}
+}
+
+static void source_info(struct vk_stream *s, lua_State *L)
+{
+	child_info(&((struct proc_source *)s)->c, L);
+}
+
+static const struct vk_stream_ops source_ops = {
+	.name = "process",
+	.read = source_read,
+	.release = source_release,
+	.info = source_info,
+};
+
+/* lua: proc.spawn(argv [, {cwd=, env={NAME=value|false}}]) -> stream |
+ *      fail, message.  The stream is the command's standard output. */
+static int l_spawn(lua_State *L)
+{
+	struct spawn_opts o;
+	struct proc_source *ps;
+	int out[2], err[2], rc;
+	char **argv;
+
+	check_opts(L, 2, &o);
+	argv = check_argv(L, 1);
+	ps = (struct proc_source *)vk_stream_push(L, sizeof *ps, &source_ops);
+	child_init(&ps->c);
+	o.env = lua_istable(L, 2) && lua_getfield(L, 2, "env") != LUA_TNIL
+	                ? build_env(L, lua_gettop(L))
+	                : NULL;
+	if (lua_istable(L, 2))
+		lua_pop(L, 1);
+	if (pipe2(out, O_CLOEXEC) != 0) {
+		rc = errno;
+		goto fail;
+	}
+	if (pipe2(err, O_CLOEXEC) != 0) {
+		rc = errno;
+		close(out[0]);
+		close(out[1]);
+		goto fail;
+	}
+	rc = start(&ps->c, argv, &o, -1, out[1], err[1]);
+	close(out[1]);
+	close(err[1]);
+	ps->c.out = out[0];
+	ps->c.err = err[0];
+	if (rc != 0)
+		goto fail;
+	free_strv(argv);
+	free_strv(o.env);
+	vk_open(&ps->s);
+	return 1;
+fail:
+	vk_close(&ps->s);
+	lua_pop(L, 1);
+	vk_pushfail(L, "cannot run %s: %s", argv[0], strerror(rc));
+	free_strv(argv);
+	free_strv(o.env);
+	return 2;
+}
+
+/* ---- the sink: a process's standard input ---- */
+
+struct feed {
+	struct child c;
+	int failed_write;
+};
+
+/* Write all of buf to the child's stdin, draining its stdout and stderr
+ * meanwhile so it never blocks on them. */
+static int feed_write(void *ctx, const void *buf, size_t n, char *errbuf,
+                      size_t errlen)
+{
+	struct feed *f = ctx;
+	struct child *c = &f->c;
+	const char *p = buf;
+
+	while (n > 0) {
+		struct pollfd fds[2] = {{c->in, POLLOUT, 0},
+		                        {c->err, POLLIN, 0}};
+		if (poll(fds, c->err >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR && !vk_interrupted)
+				continue;
+			snprintf(errbuf, errlen, "%s: %s", c->name,
+			         vk_interrupted ? "interrupted" : strerror(errno));
+			return -1;
+		}
+		if (c->err >= 0 && fds[1].revents)
+			drain_into_tail(c, &c->err);
+		if (fds[0].revents) {
+			ssize_t w = write(c->in, p, n);
+			if (w < 0 && errno != EINTR && errno != EAGAIN) {
+				f->failed_write = errno;
+				snprintf(errbuf, errlen, "%s stopped reading its input: %s",
+				         c->name, strerror(errno));
+				return -1;
+			}
+			if (w > 0) {
+				p += w;
+				n -= (size_t)w;
+			}
+		}
+	}
+	return 0;
+}
+
+/* lua: proc.feed(argv, stream [, {cwd=, env=, progress=fn}]) ->
+ *      bytes | fail, message.  Runs argv with the stream as its standard
+ *      input; its output is kept like its errors and shown on failure.
+ *      A stream that fails stops the command (SIGTERM) before it sees a
+ *      clean end of input. */
+static int l_feed(lua_State *L)
+{
+	struct spawn_opts o;
+	struct vk_stream *s = vk_stream_check(L, 2);
+	struct feed f;
+	char err[ERR_KEEP + 256];
+	int in[2], errp[2], rc, progress = 0;
+	char **argv;
+
+	check_opts(L, 3, &o);
+	argv = check_argv(L, 1);
+	child_init(&f.c);
+	f.failed_write = 0;
+	if (lua_istable(L, 3)) {
+		if (lua_getfield(L, 3, "env") != LUA_TNIL)
+			o.env = build_env(L, lua_gettop(L));
+		lua_pop(L, 1);
+		lua_getfield(L, 3, "progress");
+		progress = lua_gettop(L);
+	}
+	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
+		rc = errno;
+		free_strv(argv);
+		free_strv(o.env);
+		return vk_pushfail(L, "cannot run: %s", strerror(rc));
+	}
+	/* stdout and stderr both go to the kept tail */
+	rc = start(&f.c, argv, &o, in[0], errp[1], errp[1]);
+	close(in[0]);
+	close(errp[1]);
+	f.c.in = in[1];
+	f.c.err = errp[0];
+	free_strv(o.env);
+	if (rc != 0) {
+		closefd(&f.c.in);
+		closefd(&f.c.err);
+		vk_pushfail(L, "cannot run %s: %s", argv[0], strerror(rc));
+		free_strv(argv);
+		return 2;
+	}
+	free_strv(argv);
+	rc = vk_pump(L, s, feed_write, &f, progress, err, sizeof err);
+	if (rc != 0 && !f.failed_write) {
+		/* the stream failed: the command must not see a clean end */
+		closefd(&f.c.in);
+		closefd(&f.c.err);
+		stop(&f.c);
+		return vk_pushfail(L, "%s", err);
+	}
+	closefd(&f.c.in);
+	while (f.c.err >= 0)
+		drain_into_tail(&f.c, &f.c.err);
+	reap(&f.c);
+	if (exit_problem(&f.c, err, sizeof err))
+		return vk_pushfail(L, "%s", err);
+	if (rc != 0)
+		return vk_pushfail(L, "%s: stopped reading its input", f.c.name);
+	lua_pushinteger(L, (lua_Integer)s->nbytes);
+	return 1;
+}
+
+/* ---- facts about this process ---- */
+
+/* lua: proc.pid() -> this process's id */
+static int l_pid(lua_State *L)
+{
+	lua_pushinteger(L, getpid());
+	return 1;
+}
+
+/* lua: proc.isatty(fd) -> boolean */
+static int l_isatty(lua_State *L)
+{
+	lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+	return 1;
+}
+
+/* lua: proc.clock() -> seconds on a monotonic clock, with a fraction */
+static int l_clock(lua_State *L)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	lua_pushnumber(L, (lua_Number)ts.tv_sec + ts.tv_nsec / 1e9);
+	return 1;
+}
+
+/* lua: proc.sleep(seconds) */
+static int l_sleep(lua_State *L)
+{
+	lua_Number t = luaL_checknumber(L, 1);
+	struct timespec ts;
+
+	luaL_argcheck(L, t >= 0, 1, "must not be negative");
+	ts.tv_sec = (time_t)t;
+	ts.tv_nsec = (long)((t - (lua_Number)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !vk_interrupted)
+		;
+	return 0;
+}
+
+/* lua: proc.hostname() -> this machine's name */
+static int l_hostname(lua_State *L)
+{
+	char name[256];
+
+	if (gethostname(name, sizeof name) != 0)
+		return vk_pushfail(L, "gethostname: %s", strerror(errno));
+	name[sizeof name - 1] = '\0';
+	lua_pushstring(L, name);
+	return 1;
+}
+
+/* lua: proc.interrupted() -> true once SIGINT or SIGTERM arrived */
+static int l_interrupted(lua_State *L)
+{
+	lua_pushboolean(L, vk_interrupted);
+	return 1;
+}
+
+static const luaL_Reg funcs[] = {
+	{"spawn", l_spawn},       {"feed", l_feed},
+	{"pid", l_pid},           {"isatty", l_isatty},
+	{"clock", l_clock},       {"sleep", l_sleep},
+	{"hostname", l_hostname}, {"interrupted", l_interrupted},
+	{NULL, NULL},
+};
+
+int luaopen_vakap_proc(lua_State *L)
+{
+	luaL_newlib(L, funcs);
+	return 1;
+}

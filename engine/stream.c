@@ -1,0 +1,404 @@
+/*
+ * vakap.stream: the stream handle every primitive returns, and the
+ * functions shared by sources, filters and sinks (see stream.h).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "stream.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+
+volatile int vk_interrupted;
+
+static const char *const state_names[] = {"closed", "open", "ended", "failed"};
+
+int vk_fail(struct vk_stream *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof s->err, fmt, ap);
+	va_end(ap);
+	if (s->state != VK_CLOSED)
+		s->state = VK_FAILED;
+	return -1;
+}
+
+int vk_fail_up(struct vk_stream *s)
+{
+	return vk_fail(s, "%s", s->up ? s->up->err : "no upstream");
+}
+
+ssize_t vk_read(struct vk_stream *s, void *buf, size_t n)
+{
+	ssize_t r;
+
+	switch (s->state) {
+	case VK_EOF:
+		return 0;
+	case VK_FAILED:
+		return -1;
+	case VK_CLOSED:
+		snprintf(s->err, sizeof s->err, "read from a closed %s stream",
+		         s->ops->name);
+		return -1;
+	case VK_OPEN:
+		break;
+	}
+	if (vk_interrupted)
+		return vk_fail(s, "interrupted");
+	r = s->ops->read(s, buf, n);
+	if (r > 0)
+		s->nbytes += (uint64_t)r;
+	else if (r == 0)
+		s->state = VK_EOF;
+	else if (s->state != VK_FAILED)
+		vk_fail(s, "%s: read failed", s->ops->name);
+	return r;
+}
+
+ssize_t vk_read_full(struct vk_stream *s, void *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = vk_read(s, (char *)buf + got, n - got);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+void vk_close(struct vk_stream *s)
+{
+	if (s->released)
+		return;
+	s->released = 1;
+	s->state = VK_CLOSED;
+	if (s->ops->release)
+		s->ops->release(s);
+	if (s->up)
+		vk_close(s->up);
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int report_progress(lua_State *L, int progress_idx, uint64_t bytes,
+                           char *errbuf, size_t errlen)
+{
+	lua_pushvalue(L, progress_idx);
+	lua_pushinteger(L, (lua_Integer)bytes);
+	if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+		snprintf(errbuf, errlen, "progress: %s", lua_tostring(L, -1));
+		lua_pop(L, 1);
+		return -1;
+	}
+	return 0;
+}
+
+int vk_pump(lua_State *L, struct vk_stream *s, vk_write_fn write, void *ctx,
+            int progress_idx, char *errbuf, size_t errlen)
+{
+	int progress = L != NULL && progress_idx != 0 &&
+	               lua_type(L, progress_idx) == LUA_TFUNCTION;
+	double last = now_seconds();
+	uint64_t total = 0;
+	char *buf = malloc(VK_CHUNK);
+	int rc = -1;
+
+	if (buf == NULL) {
+		snprintf(errbuf, errlen, "out of memory");
+		return -1;
+	}
+	for (;;) {
+		ssize_t r = vk_read(s, buf, VK_CHUNK);
+		if (r < 0) {
+			snprintf(errbuf, errlen, "%s", s->err);
+			break;
+		}
+		if (r == 0) {
+			rc = progress ? report_progress(L, progress_idx, total,
+			                                errbuf, errlen)
+			              : 0;
+			break;
+		}
+		if (write(ctx, buf, (size_t)r, errbuf, errlen) != 0)
+			break;
+		total += (uint64_t)r;
+		if (progress && now_seconds() - last >= 0.25) {
+			last = now_seconds();
+			if (report_progress(L, progress_idx, total, errbuf,
+			                    errlen) != 0)
+				break;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+int vk_pushfail(lua_State *L, const char *fmt, ...)
+{
+	va_list ap;
+
+	luaL_pushfail(L);
+	va_start(ap, fmt);
+	lua_pushvfstring(L, fmt, ap);
+	va_end(ap);
+	return 2;
+}
+
+/* ---- the handle ---- */
+
+static void createmeta(lua_State *L);
+
+struct vk_stream *vk_stream_push(lua_State *L, size_t size,
+                                 const struct vk_stream_ops *ops)
+{
+	struct vk_stream *s;
+
+	s = lua_newuserdatauv(L, size, 1);
+	memset(s, 0, size);
+	s->ops = ops;
+	s->state = VK_CLOSED;
+	createmeta(L);
+	lua_setmetatable(L, -2);
+	return s;
+}
+
+void vk_open(struct vk_stream *s)
+{
+	s->state = VK_OPEN;
+}
+
+static struct vk_stream *tostream(lua_State *L, int idx)
+{
+	return luaL_checkudata(L, idx, VK_STREAM_MT);
+}
+
+struct vk_stream *vk_stream_check(lua_State *L, int idx)
+{
+	struct vk_stream *s = tostream(L, idx);
+
+	if (s->state == VK_CLOSED)
+		luaL_error(L, "attempt to use a closed stream");
+	if (s->adopted)
+		luaL_error(L, "stream is already read by a filter");
+	return s;
+}
+
+void vk_stream_adopt(lua_State *L, int filter_idx, int up_idx)
+{
+	struct vk_stream *f = tostream(L, filter_idx);
+	struct vk_stream *up = vk_stream_check(L, up_idx);
+
+	up->adopted = 1;
+	f->up = up;
+	lua_pushvalue(L, up_idx);
+	lua_setiuservalue(L, filter_idx < 0 ? filter_idx - 1 : filter_idx, 1);
+}
+
+/* ---- a source reading a Lua string ---- */
+
+struct string_source {
+	struct vk_stream s;
+	const char *data;
+	size_t len, pos;
+};
+
+static ssize_t string_read(struct vk_stream *s, void *buf, size_t n)
+{
+	struct string_source *src = (struct string_source *)s;
+	size_t left = src->len - src->pos;
+
+	if (n > left)
+		n = left;
+	memcpy(buf, src->data + src->pos, n);
+	src->pos += n;
+	return (ssize_t)n;
+}
+
+static const struct vk_stream_ops string_ops = {
+	.name = "string",
+	.read = string_read,
+};
+
+/* lua: stream.string(s) -> stream of the bytes of s */
+static int l_string(lua_State *L)
+{
+	size_t len;
+	const char *data = luaL_checklstring(L, 1, &len);
+	struct string_source *src;
+
+	src = (struct string_source *)vk_stream_push(L, sizeof *src, &string_ops);
+	lua_pushvalue(L, 1);
+	lua_setiuservalue(L, -2, 1); /* keeps data alive */
+	src->data = data;
+	src->len = len;
+	vk_open(&src->s);
+	return 1;
+}
+
+/* ---- methods ---- */
+
+static struct vk_stream *checkreadable(lua_State *L)
+{
+	return vk_stream_check(L, 1);
+}
+
+/* lua: s:read([n]) -> string | fail at the end | fail, message */
+static int m_read(lua_State *L)
+{
+	struct vk_stream *s = checkreadable(L);
+	lua_Integer n = luaL_optinteger(L, 2, VK_CHUNK);
+	luaL_Buffer b;
+	char *p;
+	ssize_t r;
+
+	luaL_argcheck(L, n > 0, 2, "must be positive");
+	p = luaL_buffinitsize(L, &b, (size_t)n);
+	r = vk_read(s, p, (size_t)n);
+	if (r < 0)
+		return vk_pushfail(L, "%s", s->err);
+	if (r == 0) {
+		luaL_pushfail(L);
+		return 1;
+	}
+	luaL_pushresultsize(&b, (size_t)r);
+	return 1;
+}
+
+/* lua: s:readall([limit]) -> string | fail, message */
+static int m_readall(lua_State *L)
+{
+	struct vk_stream *s = checkreadable(L);
+	lua_Integer limit = luaL_optinteger(L, 2, 16 * 1024 * 1024);
+	luaL_Buffer b;
+	size_t total = 0;
+
+	luaL_buffinit(L, &b);
+	for (;;) {
+		char *p = luaL_prepbuffsize(&b, LUAL_BUFFERSIZE);
+		ssize_t r = vk_read(s, p, LUAL_BUFFERSIZE);
+		if (r < 0)
+			return vk_pushfail(L, "%s", s->err);
+		if (r == 0)
+			break;
+		total += (size_t)r;
+		if ((lua_Integer)total > limit)
+			return vk_pushfail(L, "output larger than %d bytes",
+			                   (int)limit);
+		luaL_addsize(&b, (size_t)r);
+	}
+	luaL_pushresult(&b);
+	return 1;
+}
+
+static int discard(void *ctx, const void *buf, size_t n, char *errbuf,
+                   size_t errlen)
+{
+	(void)ctx, (void)buf, (void)n, (void)errbuf, (void)errlen;
+	return 0;
+}
+
+/* lua: s:drain([progress]) -> bytes | fail, message */
+static int m_drain(lua_State *L)
+{
+	struct vk_stream *s = checkreadable(L);
+	char err[512];
+
+	if (vk_pump(L, s, discard, NULL, 2, err, sizeof err) != 0)
+		return vk_pushfail(L, "%s", err);
+	lua_pushinteger(L, (lua_Integer)s->nbytes);
+	return 1;
+}
+
+/* lua: s:info() -> { type, state, bytes, error, ... what the type adds } */
+static int m_info(lua_State *L)
+{
+	struct vk_stream *s = tostream(L, 1);
+
+	lua_newtable(L);
+	lua_pushstring(L, s->ops->name);
+	lua_setfield(L, -2, "type");
+	lua_pushstring(L, state_names[s->state]);
+	lua_setfield(L, -2, "state");
+	lua_pushinteger(L, (lua_Integer)s->nbytes);
+	lua_setfield(L, -2, "bytes");
+	if (s->err[0] != '\0') {
+		lua_pushstring(L, s->err);
+		lua_setfield(L, -2, "error");
+	}
+	if (s->ops->info)
+		s->ops->info(s, L);
+	return 1;
+}
+
+/* lua: s:close() -- also __close and __gc; closing twice is harmless */
+static int m_close(lua_State *L)
+{
+	vk_close(tostream(L, 1));
+	return 0;
+}
+
+static int m_tostring(lua_State *L)
+{
+	struct vk_stream *s = tostream(L, 1);
+
+	lua_pushfstring(L, "vakap.stream (%s, %s)", s->ops->name,
+	                state_names[s->state]);
+	return 1;
+}
+
+static const luaL_Reg methods[] = {
+	{"read", m_read},       {"readall", m_readall}, {"drain", m_drain},
+	{"info", m_info},       {"close", m_close},     {NULL, NULL},
+};
+
+static const luaL_Reg metamethods[] = {
+	{"__index", NULL}, /* set to the methods table */
+	{"__gc", m_close},
+	{"__close", m_close},
+	{"__tostring", m_tostring},
+	{NULL, NULL},
+};
+
+static void createmeta(lua_State *L)
+{
+	if (luaL_newmetatable(L, VK_STREAM_MT) == 0)
+		return; /* already made; leaves it on the stack */
+	luaL_setfuncs(L, metamethods, 0);
+	luaL_newlibtable(L, methods);
+	luaL_setfuncs(L, methods, 0);
+	lua_setfield(L, -2, "__index");
+}
+
+static const luaL_Reg funcs[] = {
+	{"string", l_string},
+	{NULL, NULL},
+};
+
+int luaopen_vakap_stream(lua_State *L)
+{
+	createmeta(L);
+	lua_pop(L, 1);
+	luaL_newlib(L, funcs);
+	lua_pushinteger(L, VK_CHUNK);
+	lua_setfield(L, -2, "chunk");
+	return 1;
+}

@@ -1,0 +1,106 @@
+/*
+ * The stream core: source -> filters -> sink.
+ *
+ * A stream is pulled: its read() fills the caller's buffer with up to n
+ * bytes and returns how many, 0 at a clean end, or -1 after vk_fail() has
+ * recorded why.  A filter reads from the stream below it (`up`) and, when
+ * that fails, fails with the same message (vk_fail_up), so an error at the
+ * source reaches the sink instead of a clean end-of-file.  A sink drains a
+ * stream (vk_pump) and discards what it wrote when the stream fails.
+ *
+ * Streams live in Lua userdata (metatable "vakap.stream"): a primitive
+ * allocates one with vk_stream_push, which pushes it closed; the primitive
+ * then acquires its resources and marks it open.  A filter owns the stream
+ * below it (vk_stream_adopt): closing the filter closes the whole chain.
+ * Every stage holds at most a fixed buffer, so memory does not grow with
+ * the size of the data.
+ */
+#ifndef VAKAP_STREAM_H
+#define VAKAP_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <lua.h>
+
+#define VK_STREAM_MT "vakap.stream"
+#define VK_CHUNK (128 * 1024) /* the buffer each stage moves bytes in */
+
+enum vk_state { VK_CLOSED, VK_OPEN, VK_EOF, VK_FAILED };
+
+struct vk_stream;
+
+struct vk_stream_ops {
+	const char *name;
+	/* Fill buf with up to n (> 0) bytes: >0 read, 0 clean end, -1 failed. */
+	ssize_t (*read)(struct vk_stream *s, void *buf, size_t n);
+	/* Release what the stream holds; called once, also after a failure. */
+	void (*release)(struct vk_stream *s);
+	/* Optional: set fields of the table on top of the stack (s:info()). */
+	void (*info)(struct vk_stream *s, lua_State *L);
+};
+
+struct vk_stream {
+	const struct vk_stream_ops *ops;
+	struct vk_stream *up; /* the stream this one reads from, or NULL */
+	enum vk_state state;
+	int adopted;          /* read only by the filter that owns it */
+	int released;         /* release() has run */
+	uint64_t nbytes;      /* bytes this stream has produced */
+	char err[512];        /* why it failed, when state == VK_FAILED */
+};
+
+/* Push a new stream userdata of `size` bytes (>= sizeof(struct vk_stream)),
+ * zeroed and closed; the caller sets its fields to their empty values
+ * (fds to -1) before anything can raise, acquires, then vk_open().
+ * release() runs exactly once, at the first close or collection. */
+struct vk_stream *vk_stream_push(lua_State *L, size_t size,
+                                 const struct vk_stream_ops *ops);
+void vk_open(struct vk_stream *s);
+
+/* The stream at index idx; raises if it is not a stream, or is closed. */
+struct vk_stream *vk_stream_check(lua_State *L, int idx);
+
+/* Make the stream at up_idx the upstream of the filter at filter_idx: the
+ * filter keeps it alive, reads from it, and closes it when it closes. */
+void vk_stream_adopt(lua_State *L, int filter_idx, int up_idx);
+
+/* Read through the state machine: counts bytes, keeps errors sticky. */
+ssize_t vk_read(struct vk_stream *s, void *buf, size_t n);
+
+/* Read until buf holds n bytes or the stream ends: returns the count,
+ * or -1 when the stream failed. */
+ssize_t vk_read_full(struct vk_stream *s, void *buf, size_t n);
+
+/* Record a failure; returns -1 so a read can `return vk_fail(...)`. */
+int vk_fail(struct vk_stream *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Fail with the message of the upstream that failed. */
+int vk_fail_up(struct vk_stream *s);
+
+/* Close the stream and everything below it; closing twice is harmless. */
+void vk_close(struct vk_stream *s);
+
+/*
+ * Drain s into write(ctx, buf, n) (which returns 0, or -1 with errno set
+ * and a message in errbuf).  If the Lua value at progress_idx is a
+ * function, it is called now and then with the number of bytes so far.
+ * Returns 0 when the whole stream was written; -1 with a message in
+ * errbuf otherwise (the stream's error, or the write's).
+ */
+typedef int (*vk_write_fn)(void *ctx, const void *buf, size_t n,
+                           char *errbuf, size_t errlen);
+int vk_pump(lua_State *L, struct vk_stream *s, vk_write_fn write, void *ctx,
+            int progress_idx, char *errbuf, size_t errlen);
+
+/* Set by the signal handlers in the engine: a run was interrupted. */
+extern volatile int vk_interrupted;
+
+/* lua: fail, message -- the usual failure return; returns 2. */
+int vk_pushfail(lua_State *L, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+int luaopen_vakap_stream(lua_State *L);
+
+#endif
