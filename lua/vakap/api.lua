@@ -1,0 +1,106 @@
+-- The API operators write against, and vakap's own components and ops with
+-- them: `op "name" { ... }`, `component "name" { ... }`, and the `vakap`
+-- table of primitives and helpers their code may call.
+local schema = require "vakap.schema"
+local util = require "vakap.util"
+
+local M = {}
+
+-- Where the code that called the function calling this one is: "file:line".
+function M.where(level)
+	local info = debug.getinfo((level or 2) + 1, "Sl")
+	if not info or info.currentline < 0 then return "?" end
+	return ("%s:%d"):format(info.short_src, info.currentline)
+end
+
+local function check_fields(kind, name, def, fields, where)
+	local label = ("%s: %s '%s'"):format(where, kind, name)
+	if type(def) ~= "table" then
+		error(("%s must be declared with a table: %s \"%s\" { ... }"):format(label, kind, name), 0)
+	end
+	local checked, err = schema.check(fields, def, label)
+	if not checked then error(err, 0) end
+	return checked
+end
+
+local op_fields = {
+	description = { type = "string", required = true },
+	run = { type = "function", required = true },
+	-- whether the last run is stored under SITE/_ops/NAME.json
+	record = { type = "boolean", default = true },
+	-- report(results, ctx) -> text, exit code: replaces the default report
+	report = { type = "function" },
+	-- plan(site, ctx) -> what a dry run (-n) says would happen
+	plan = { type = "function" },
+}
+
+-- op "name" { description = "...", run = function(site, ctx) ... end }
+function M.op(name, level)
+	local where = M.where((level or 1) + 1)
+	if not util.valid_name(name) then
+		error(("%s: op name %q must be letters, digits, '.', '_' and '-'"):format(where, tostring(name)), 0)
+	end
+	return function(def)
+		local op = check_fields("op", name, def, op_fields, where)
+		op.name, op.where = name, where
+		return op
+	end
+end
+
+local component_fields = {
+	description = { type = "string", required = true },
+	options = { type = "table", required = true },
+	-- backup(self, site, ctx) -> stream, { ext = "sql", compressed = false }
+	backup = { type = "function", required = true },
+	-- restore(self, site, stream, { target = ... }) -> true | nil, err
+	restore = { type = "function", required = true },
+	-- check(self, site) -> true | nil, problem
+	check = { type = "function" },
+	-- describe(self) -> a short text for `list` and dry runs
+	describe = { type = "function" },
+}
+
+-- Options every component has.
+M.common_options = {
+	name = { type = "name" },
+}
+
+-- component "name" { description, options = {...}, backup = fn, restore = fn }
+function M.component(name, level)
+	local where = M.where((level or 1) + 1)
+	if not util.valid_name(name) then
+		error(("%s: component type %q must be letters, digits, '.', '_' and '-'"):format(where, tostring(name)), 0)
+	end
+	return function(def)
+		local c = check_fields("component", name, def, component_fields, where)
+		local ok, err = schema.check_spec(c.options, ("%s: component '%s'"):format(where, name))
+		if not ok then error(err, 0) end
+		for k, opt in pairs(M.common_options) do
+			if c.options[k] then
+				error(("%s: component '%s': option '%s' is common to all components"):format(where, name, k), 0)
+			end
+			c.options[k] = opt
+		end
+		c.type, c.where = name, where
+		return c
+	end
+end
+
+-- The `vakap` table operators' files see.
+M.vakap = {
+	version = nil, -- set by the cli
+	op = M.op,
+	component = M.component,
+	json = { encode = util.json.encode, decode = util.json.decode, null = util.json.null },
+	stream = require "vakap.stream",
+	compress = require "vakap.compress",
+	hash = require "vakap.hash",
+	tar = require "vakap.tar",
+	duration = util.duration,
+	human_size = util.human_size,
+	human_duration = util.human_duration,
+	iso = util.iso,
+	log = require "vakap.log",
+}
+
+return M

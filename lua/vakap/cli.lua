@@ -1,0 +1,194 @@
+-- The command line: parse, load the configuration, run, report.
+-- Exit codes: 0 all good; 1 a site failed, or a backup is stale or
+-- missing; 2 a usage or configuration error, or status could not tell;
+-- 130 interrupted.
+local argparse = require "argparse"
+local api = require "vakap.api"
+local config = require "vakap.config"
+local filter = require "vakap.filter"
+local log = require "vakap.log"
+local proc = require "vakap.proc"
+local report = require "vakap.report"
+local runner = require "vakap.runner"
+local storage = require "vakap.storage"
+local util = require "vakap.util"
+
+local json = util.json
+local M = {}
+
+local function add_filters(cmd)
+	cmd:argument("filter", "Site name or glob, tag:NAME or host:NAME."):args("*")
+	cmd:option("-x --exclude", "Leave out the sites this filter selects."):count("*")
+	return cmd
+end
+
+local function parser()
+	local p = argparse("vakap", "Back up, check and maintain many hosted sites.")
+		:command_target("command")
+		:epilog("Exit status: 0 all good; 1 a site failed, or a backup is stale or missing; "
+			.. "2 usage or configuration error (or status could not tell).")
+	p:option("-c --config", "Configuration file (default: $VAKAP_CONFIG, then ./vakap.lua).")
+	p:option("-j --jobs", "Sites to run in parallel (default: jobs in vakap.lua, or 4)."):convert(math.tointeger)
+	p:flag("-n --dry-run", "Show what would be done, do nothing.")
+	p:flag("--json", "Print one JSON document on stdout instead of text.")
+	p:flag("-v --verbose", "More detail; tracebacks on errors."):count("0-3"):target("verbose")
+	p:flag("-q --quiet", "Only warnings and errors on stderr.")
+	add_filters(p:command("list", "List sites: host, tags and components."))
+	local run = p:command("run", "Run an op on every matching site.")
+	run:argument("op", "The op to run (see `vakap ops`).")
+	add_filters(run)
+	add_filters(p:command("backup", "Back up every matching site (= vakap run backup)."))
+	add_filters(p:command("status", "Last good backup of each component; exit 1 if any is stale or missing."))
+		:option("--stale-after", "Age past which a backup is stale (default: stale_after in vakap.lua).")
+	p:command("ops", "List the ops available, with their descriptions.")
+	add_filters(p:command("check", "Check the configuration, the storage, and each site's host and components."))
+	p:command("version", "Print vakap's version.")
+	return p
+end
+
+local function print_json(doc)
+	io.stdout:write(json.encode(doc), "\n")
+end
+
+local function select_sites(cfg, a)
+	local sites, err = filter.select(cfg.sites, a.filter, a.exclude)
+	if not sites then error(err, 0) end
+	return sites
+end
+
+local function cmd_list(cfg, a)
+	local sites = select_sites(cfg, a)
+	if a.json then
+		local out = {}
+		for _, s in ipairs(sites) do
+			local comps = {}
+			for _, c in ipairs(s.components) do
+				comps[#comps + 1] = { name = c.name, type = c.type, options = util.plain(c.options) }
+			end
+			out[#out + 1] = { name = s.name, host = s.host, tags = s.tags, root = s.root,
+				components = comps, where = s.where }
+		end
+		print_json({ sites = out })
+		return 0
+	end
+	local lines = { ("%-20s %-24s %-20s %s"):format("SITE", "HOST", "TAGS", "COMPONENTS") }
+	for _, s in ipairs(sites) do
+		local comps = {}
+		for _, c in ipairs(s.components) do
+			comps[#comps + 1] = c.name == c.type and c.name or ("%s(%s)"):format(c.name, c.type)
+		end
+		lines[#lines + 1] = ("%-20s %-24s %-20s %s"):format(s.name, s.host,
+			#s.tags > 0 and table.concat(s.tags, ",") or "-", table.concat(comps, " "))
+	end
+	io.stdout:write(table.concat(lines, "\n"), "\n")
+	return 0
+end
+
+local function cmd_ops(cfg, a)
+	local names = util.sorted_keys(cfg.ops)
+	if a.json then
+		local out = {}
+		for _, n in ipairs(names) do
+			out[#out + 1] = { name = n, description = cfg.ops[n].description, file = cfg.ops[n].file }
+		end
+		print_json({ ops = out })
+		return 0
+	end
+	for _, n in ipairs(names) do
+		local op = cfg.ops[n]
+		io.stdout:write(("%-14s %s%s\n"):format(n, op.description, op.file and ("  [" .. op.file .. "]") or ""))
+	end
+	return 0
+end
+
+local function open_storage(cfg)
+	local st, err = storage.open(cfg.settings.storage)
+	if not st then error(err, 0) end
+	return st
+end
+
+-- Run op over the selected sites and report.  -> exit code
+local function run_op(cfg, op, a, extra)
+	local sites = select_sites(cfg, a)
+	local st = extra and extra.storage or open_storage(cfg)
+	local results, interrupted = runner.run(op, sites, {
+		jobs = a.jobs or cfg.settings.jobs,
+		dry_run = a.dry_run,
+		show_progress = not a.json and not a.quiet and proc.isatty(1) and proc.isatty(2),
+		storage = st,
+		settings = cfg.settings,
+		version = api.vakap.version,
+		stale_after = a.stale_after_seconds,
+	})
+	local summary, nfailed = report.summary(op.name, results)
+	local text, code, own_summary
+	if op.report and not a.dry_run then
+		text, code, own_summary = op.report(results, { json = a.json })
+	end
+	summary = own_summary or summary
+	code = code or (nfailed > 0 and 1 or 0)
+	if interrupted then code = 130 end
+	if a.json then
+		local doc = { op = op.name, dry_run = a.dry_run or false, ok = code == 0, sites = results,
+			summary = { sites = #results, ok = #results - nfailed, failed = nfailed } }
+		for k, v in pairs(extra and extra.json or {}) do doc[k] = v end
+		print_json(doc)
+	else
+		if extra and extra.text then io.stdout:write(extra.text, "\n") end
+		text = text or report.default(results)
+		if text ~= "" then io.stdout:write(text, "\n") end
+		if not a.quiet or nfailed > 0 then io.stdout:write(summary, "\n") end
+	end
+	return code
+end
+
+local function cmd_check(cfg, a)
+	local st = open_storage(cfg)
+	local res, err = st:check()
+	local text = ("storage: %s: %s"):format(st:describe(), res and "ok (reachable, writable)" or ("FAILED: " .. err))
+	local code = run_op(cfg, cfg.ops.check, a, {
+		storage = st, text = ("config: %s: ok (%d sites)\n%s"):format(cfg.file, #cfg.sites, text),
+		json = { config = { file = cfg.file, ok = true, sites = #cfg.sites },
+			storage = { kind = st.kind, describe = st:describe(), ok = res ~= nil, error = err } },
+	})
+	if not res and code == 0 then code = 1 end
+	return code
+end
+
+local function get_op(cfg, name)
+	local op = cfg.ops[name]
+	if not op then
+		error(("unknown op '%s'; the ops are: %s"):format(name, table.concat(util.sorted_keys(cfg.ops), ", ")), 0)
+	end
+	return op
+end
+
+function M.main(args, version)
+	api.vakap.version = version
+	local ok, a = parser():pparse(args)
+	if not ok then
+		io.stderr:write("vakap: ", a, "\nTry 'vakap --help'.\n")
+		return 2
+	end
+	log.set_verbosity(a.quiet and -1 or (a.verbose or 0))
+	if a.command == "version" then
+		io.stdout:write("vakap ", version, "\n")
+		return 0
+	end
+	if a.jobs ~= nil and (not a.jobs or a.jobs < 1) then
+		error("-j expects a number of sites, at least 1", 0)
+	end
+	if a.stale_after then
+		local secs, err = util.duration(a.stale_after)
+		if not secs then error("--stale-after: " .. err, 0) end
+		a.stale_after_seconds = secs
+	end
+	local cfg = config.load(config.find(a.config))
+	if a.command == "list" then return cmd_list(cfg, a) end
+	if a.command == "ops" then return cmd_ops(cfg, a) end
+	if a.command == "check" then return cmd_check(cfg, a) end
+	local opname = a.command == "run" and a.op or a.command
+	return run_op(cfg, get_op(cfg, opname), a)
+end
+
+return M

@@ -1,0 +1,121 @@
+-- The backup op: each component's stream, compressed, hashed and stored;
+-- then, only when the whole stream ended cleanly, its manifest.
+local vakap = require("vakap.api").vakap
+local catalog = require "vakap.catalog"
+local proc = require "vakap.proc"
+local util = require "vakap.util"
+
+local extensions = { zstd = "zst", gzip = "gz" }
+
+local function compression(site, ctx)
+	local spec = site.config.compress or ctx.settings.compress
+	local alg, level = spec:match("^(%a+):?(%d*)$")
+	return alg, tonumber(level)
+end
+
+-- -> manifest | nil, err
+local function backup_component(site, c, ctx)
+	local started, t0 = util.now(), proc.clock()
+	local stamp = util.stamp(started)
+	local src, info = c.def.backup(c, site, ctx)
+	if not src then return nil, info end
+	local source <close> = src
+	info = info or {}
+	local ext, s = info.ext or "out", source
+	local alg, level = compression(site, ctx)
+	if info.compressed or alg == "none" then
+		alg = "none"
+	else
+		s = vakap.compress[alg](s, level)
+		ext = ext .. "." .. extensions[alg]
+	end
+	local hashed <close> = vakap.hash.sha256(s)
+	local key = catalog.data_key(site.name, c.name, stamp, ext)
+	local put, err = ctx.storage:put(key, hashed, {
+		progress = function(bytes) ctx.progress(bytes, c.name) end,
+	})
+	local srcinfo = source:info()
+	if not put then return nil, err end
+	local manifest = {
+		format = 1,
+		vakap = ctx.version,
+		site = site.name,
+		component = c.name,
+		type = c.type,
+		host = site.host,
+		time = util.iso(started),
+		stamp = stamp,
+		object = key,
+		ext = ext,
+		size = put.size,
+		sha256 = hashed:info().sha256,
+		input_bytes = srcinfo.bytes,
+		compression = alg,
+		encryption = vakap.json.null,
+		options = c.options,
+		source = { command = info.command, exit_status = srcinfo.exit_status },
+		duration = proc.clock() - t0,
+	}
+	local ok, merr = ctx.storage:put_string(catalog.manifest_key(site.name, c.name, stamp),
+		vakap.json.encode(manifest))
+	if not ok then
+		ctx.storage:delete({ key })
+		return nil, "writing the manifest: " .. merr
+	end
+	return manifest
+end
+
+return vakap.op "backup" {
+	description = "Back up every component of the site to storage",
+
+	run = function(site, ctx)
+		local rows, failed = {}, {}
+		for _, c in ipairs(site.components) do
+			local ok, m, err = pcall(backup_component, site, c, ctx)
+			if ok and m then
+				rows[#rows + 1] = { component = c.name, ok = true, object = m.object, size = m.size,
+					input_bytes = m.input_bytes, sha256 = m.sha256, duration = m.duration }
+				vakap.log.debug("%s/%s: stored %s (%s)", site.name, c.name, m.object, vakap.human_size(m.size))
+			else
+				err = ok and err or m
+				rows[#rows + 1] = { component = c.name, ok = false, error = err }
+				failed[#failed + 1] = ("%s: %s"):format(c.name, err)
+			end
+		end
+		if #site.components == 0 then
+			return { components = rows }, "the site has no components to back up"
+		end
+		return { components = rows }, #failed > 0 and table.concat(failed, "; ") or nil
+	end,
+
+	plan = function(site)
+		local rows = {}
+		for _, c in ipairs(site.components) do
+			rows[#rows + 1] = { component = c.name, type = c.type,
+				what = c.def.describe and c.def.describe(c) or c.type }
+		end
+		return { components = rows }
+	end,
+
+	report = function(results)
+		local lines = {}
+		for _, r in ipairs(results) do
+			local comps = r.result and r.result.components or {}
+			for _, c in ipairs(comps) do
+				if c.ok then
+					lines[#lines + 1] = ("%-20s %-14s ok      %10s  %6.1fs  %s"):format(r.site, c.component,
+						vakap.human_size(c.size), c.duration or 0, c.object)
+				elseif c.error then
+					lines[#lines + 1] = ("%-20s %-14s FAILED  %s"):format(r.site, c.component, c.error)
+				else
+					lines[#lines + 1] = ("%-20s %-14s would back up %s: %s"):format(r.site, c.component,
+						c.type, c.what)
+				end
+			end
+			if #comps == 0 and not r.ok then
+				lines[#lines + 1] = ("%-20s %-14s FAILED  %s"):format(r.site, "-", r.error)
+			end
+		end
+		return table.concat(lines, "\n")
+	end,
+}

@@ -1,0 +1,82 @@
+-- The status op: for each component, the last good backup (one with a
+-- manifest), its age and size; and the last run of each op.  Read-only:
+-- one listing per site, nothing written, no locks.
+local vakap = require("vakap.api").vakap
+local catalog = require "vakap.catalog"
+local util = require "vakap.util"
+
+local function read_op(ctx, entry)
+	local data = ctx.storage:get_string(entry.key)
+	local rec = data and vakap.json.decode(data)
+	if type(rec) ~= "table" then return { state = "unreadable" } end
+	return { time = rec.time, ok = rec.ok, error = rec.error ~= vakap.json.null and rec.error or nil }
+end
+
+return vakap.op "status" {
+	description = "Show the last good backup of each component, and the last run of each op",
+	record = false,
+
+	run = function(site, ctx)
+		local entries, err = ctx.storage:list(site.name .. "/")
+		if not entries then error("cannot list storage: " .. err, 0) end
+		local cat = catalog.scan(site.name, entries)
+		local stale_after = ctx.stale_after or site.config.stale_after or ctx.settings.stale_after
+		local rows = {}
+		for _, c in ipairs(site.components) do
+			local found = cat.components[c.name]
+			local last = found and found.backups[1]
+			local row = { component = c.name, type = c.type, backups = found and #found.backups or 0 }
+			if last then
+				row.time = util.iso(last.time)
+				row.age = ctx.now - last.time
+				row.size = last.data and last.data.size
+				row.object = last.data and last.data.key
+				row.state = row.age > stale_after and "stale" or "ok"
+			else
+				row.state = "missing"
+			end
+			rows[#rows + 1] = row
+		end
+		local ops = {}
+		for _, name in ipairs(util.sorted_keys(cat.ops)) do
+			local rec = read_op(ctx, cat.ops[name])
+			rec.op = name
+			ops[#ops + 1] = rec
+		end
+		return { components = rows, ops = ops, stale_after = stale_after }
+	end,
+
+	-- exit 0 all fresh, 1 something stale or missing, 2 could not tell
+	report = function(results, ctx)
+		local lines, code, count = {}, 0, { ok = 0, stale = 0, missing = 0 }
+		lines[1] = ("%-20s %-14s %-8s %-21s %9s %10s"):format("SITE", "COMPONENT", "STATE", "LAST BACKUP", "AGE", "SIZE")
+		for _, r in ipairs(results) do
+			if not r.ok then
+				code = 2
+				lines[#lines + 1] = ("%-20s %-14s %-8s %s"):format(r.site, "-", "UNKNOWN", r.error)
+			else
+				for _, c in ipairs(r.result.components) do
+					if c.state ~= "ok" and code == 0 then code = 1 end
+					count[c.state] = count[c.state] + 1
+					lines[#lines + 1] = ("%-20s %-14s %-8s %-21s %9s %10s"):format(r.site, c.component,
+						c.state == "ok" and "ok" or c.state:upper(), c.time or "never",
+						c.age and util.human_duration(c.age) or "-", c.size and util.human_size(c.size) or "-")
+				end
+				for _, o in ipairs(r.result.ops) do
+					lines[#lines + 1] = ("%-20s %-14s %-8s %-21s %s"):format(r.site, "op:" .. o.op,
+						o.ok and "ok" or "FAILED", o.time or "?", o.error or "")
+				end
+				if #r.result.components == 0 then
+					lines[#lines + 1] = ("%-20s %-14s %s"):format(r.site, "-", "(no components)")
+				end
+			end
+		end
+		local unknown = 0
+		for _, r in ipairs(results) do
+			if not r.ok then unknown = unknown + 1 end
+		end
+		local summary = ("status: %d ok, %d stale, %d missing%s"):format(count.ok, count.stale, count.missing,
+			unknown > 0 and (", %d site%s unknown"):format(unknown, unknown == 1 and "" or "s") or "")
+		return table.concat(lines, "\n"), code, summary
+	end,
+}

@@ -1,0 +1,116 @@
+-- The site an op runs on: what the operator declared (name, host, tags,
+-- root, vars, components) and the methods an op uses to act on its host.
+-- Methods that run commands raise on failure, like a failed task in
+-- Ansible: the op fails for this site and the run goes on with the others.
+local hosts = require "vakap.hosts"
+local log = require "vakap.log"
+local util = require "vakap.util"
+
+local M = {}
+
+local Site = {}
+Site.__index = Site
+
+-- rec: the site as loaded by config; ctx: the run
+function M.new(rec, ctx)
+	local self = setmetatable({
+		name = rec.name, host = rec.host, tags = rec.tags, root = rec.root,
+		vars = rec.vars, description = rec.description,
+		components = rec.components, config = rec, ctx = ctx,
+	}, Site)
+	return self
+end
+
+-- The host connection, opened at first use and kept for the whole run.
+function Site:connection()
+	if not self._conn then
+		local h, err = hosts.open(self.host)
+		if not h then error(err, 0) end
+		self._conn = h
+	end
+	return self._conn
+end
+
+-- argv from site:capture("git", "-C", dir) or site:capture({ "git", ... })
+local function argv_of(...)
+	local argv = select("#", ...) == 1 and type(...) == "table" and ... or table.pack(...)
+	local out = {}
+	for i = 1, argv.n or #argv do
+		local a = argv[i]
+		if type(a) == "number" then a = tostring(a) end
+		if type(a) ~= "string" then
+			error(("command argument %d is %s, not a string"):format(i, a == nil and "nil" or "a " .. type(a)), 3)
+		end
+		out[i] = a
+	end
+	if #out == 0 then error("empty command", 3) end
+	return out
+end
+
+-- spawn(argv [, opts]) -> stream of the command's output | nil, err
+function Site:spawn(argv, opts)
+	return self:connection():spawn(argv, opts)
+end
+
+-- feed(argv, stream [, opts]) -> bytes | nil, err
+function Site:feed(argv, stream, opts)
+	return self:connection():feed(argv, stream, opts)
+end
+
+-- tar(path [, opts]) -> tar stream of a directory on the host | nil, err
+function Site:tar(path, opts)
+	return self:connection():tar(path, opts)
+end
+
+-- extract(stream, path [, opts]) -> true | nil, err
+function Site:extract(stream, path, opts)
+	return self:connection():extract(stream, path, opts)
+end
+
+function Site:stat(path)
+	return self:connection():stat(path)
+end
+
+function Site:which(cmd)
+	return self:connection():which(cmd)
+end
+
+-- capture(argv...) -> the command's output without trailing newlines;
+-- raises when the command cannot run or fails.
+function Site:capture(...)
+	local argv = argv_of(...)
+	local s, err = self:spawn(argv)
+	if not s then error(err, 2) end
+	local out, rerr = s:readall()
+	s:close()
+	if not out then error(rerr, 2) end
+	return util.chomp(out)
+end
+
+-- exec(argv...) -> true; its output is logged with -v.  Raises on failure.
+function Site:exec(...)
+	local argv = argv_of(...)
+	local s, err = self:spawn(argv)
+	if not s then error(err, 2) end
+	local out, rerr = s:readall()
+	s:close()
+	if not out then error(rerr, 2) end
+	if out ~= "" then log.debug("%s: %s: %s", self.name, argv[1], util.chomp(out)) end
+	return true
+end
+
+-- The component named `name`, or nil.
+function Site:component(name)
+	for _, c in ipairs(self.components) do
+		if c.name == name then return c end
+	end
+	return nil
+end
+
+function Site:close()
+	if self._conn then self._conn:close() end
+	self._conn = nil
+end
+Site.__close = Site.close
+
+return M
