@@ -24,22 +24,22 @@ VERSION  := $(shell cat VERSION)
 
 all: build/vakap
 
-build:
-	mkdir -p build/plain build/asan build/pic
+build build/plain build/asan build/pic:
+	mkdir -p $@
 
 build/luasrc.c: tools/bin2c.lua $(LUA_SRC) VERSION | build
 	lua5.4 tools/bin2c.lua $(VERSION) $(LUA_SRC) > $@.tmp && mv $@.tmp $@
 
-build/plain/%.o: engine/%.c engine/*.h | build
+build/plain/%.o: engine/%.c engine/*.h | build/plain
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
-build/asan/%.o: engine/%.c engine/*.h | build
+build/asan/%.o: engine/%.c engine/*.h | build/asan
 	$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
-build/pic/%.o: engine/%.c engine/*.h | build
+build/pic/%.o: engine/%.c engine/*.h | build/pic
 	$(CC) $(ALL_CFLAGS) -fPIC -c $< -o $@
 
-build/plain/luasrc.o: build/luasrc.c
+build/plain/luasrc.o: build/luasrc.c | build/plain
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
-build/asan/luasrc.o: build/luasrc.c
+build/asan/luasrc.o: build/luasrc.c | build/asan
 	$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
 
 # The binary: -rdynamic so C modules loaded at run time (lua-cjson) find Lua.

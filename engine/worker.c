@@ -229,6 +229,8 @@ static int m_messages(lua_State *L)
 	lua_Integer n = 0;
 
 	lua_newtable(L);
+	if (w->len == 0)
+		return 1;
 	for (i = 0; i < w->len; i++) {
 		if (w->buf[i] != '\n')
 			continue;

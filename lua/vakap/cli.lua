@@ -122,7 +122,7 @@ local function run_op(cfg, op, a, extra)
 	})
 	local summary, nfailed = report.summary(op.name, results)
 	local text, code, own_summary
-	if op.report and not a.dry_run then
+	if op.report and (not a.dry_run or op.plan) then
 		text, code, own_summary = op.report(results, { json = a.json })
 	end
 	summary = own_summary or summary
