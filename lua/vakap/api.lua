@@ -91,7 +91,7 @@ M.vakap = {
 	version = nil, -- set by the cli
 	op = M.op,
 	component = M.component,
-	json = { encode = util.json.encode, decode = util.json.decode, null = util.json.null },
+	json = { encode = util.json.encode, decode = util.decode, null = util.json.null },
 	stream = require "vakap.stream",
 	compress = require "vakap.compress",
 	hash = require "vakap.hash",

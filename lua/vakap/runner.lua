@@ -95,7 +95,7 @@ function M.run(op, sites, opts)
 		for i = #running, 1, -1 do
 			local r = running[i]
 			for _, line in ipairs(r.w:messages()) do
-				local msg = json.decode(line)
+				local msg = util.decode(line)
 				if type(msg) ~= "table" then
 					log.warn("%s: unreadable report from its worker: %s", r.site, line)
 				elseif msg.type == "progress" then

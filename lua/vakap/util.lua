@@ -168,6 +168,22 @@ function M.plain(v, seen)
 	return v
 end
 
+-- Decode JSON, with integral numbers as Lua integers (cjson makes every
+-- number a float).  -> value | nil, err
+local function integers(v)
+	if type(v) == "table" then
+		for k, x in pairs(v) do v[k] = integers(x) end
+		return v
+	end
+	return math.type(v) == "float" and math.tointeger(v) or v
+end
+
+function M.decode(s)
+	local v, err = M.json.decode(s)
+	if v == nil then return nil, err end
+	return integers(v)
+end
+
 -- Trim the trailing newlines of command output.
 function M.chomp(s)
 	return (s:gsub("\n+$", ""))
