@@ -48,9 +48,10 @@ build/vakap: $(PRIMS:%=build/plain/%.o) build/plain/main.o build/plain/luasrc.o
 build/vakap-asan: $(PRIMS:%=build/asan/%.o) build/asan/main.o build/asan/luasrc.o
 	$(CC) $(CFLAGS) $(SAN) -rdynamic $^ -o $@ $(LDLIBS)
 
-# The primitives as one Lua C library, for the busted specs run by lua5.4.
+# The primitives as one Lua C library, for the busted specs run by lua5.4,
+# which provides Lua itself.
 build/vakap.so: $(PRIMS:%=build/pic/%.o)
-	$(CC) -shared $^ -o $@ $(LDLIBS)
+	$(CC) -shared $^ -o $@ $(shell pkg-config --libs libarchive libzstd zlib libcrypto)
 
 build/asan/test_%: tests/unit/test_%.c tests/unit/harness.h $(PRIMS:%=build/asan/%.o)
 	$(CC) $(ALL_CFLAGS) $(SAN) $< $(PRIMS:%=build/asan/%.o) -o $@ $(LDLIBS) -lcmocka

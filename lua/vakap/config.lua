@@ -44,8 +44,15 @@ local site_spec = {
 	compress = { type = "string", check = check_compress },
 }
 
+local function copy(t)
+	local c = {}
+	for k, v in pairs(t) do c[k] = v end
+	return c
+end
+
 -- What every restricted environment offers: the parts of the standard
--- library that touch nothing outside the program.
+-- library that touch nothing outside the program, copied so that a file
+-- that changes them changes only its own.
 local function base_env()
 	return {
 		assert = assert, error = error, ipairs = ipairs, next = next,
@@ -53,19 +60,21 @@ local function base_env()
 		tostring = tostring, type = type, xpcall = xpcall,
 		rawequal = rawequal, rawget = rawget, rawlen = rawlen,
 		setmetatable = setmetatable, getmetatable = getmetatable,
-		string = string, table = table, math = math, utf8 = utf8,
+		string = copy(string), table = copy(table), math = copy(math), utf8 = copy(utf8),
 		os = { time = os.time, date = os.date, clock = os.clock, getenv = os.getenv },
 	}
 end
 
 -- An environment exposing `names` (plus the base), where reading an unknown
 -- name or assigning a global is an error at the line that does it.
-local function sandbox(names, on_assign)
+-- on_assign(t, k, v) takes assignments instead; `assigned` is read first.
+local function sandbox(names, on_assign, assigned)
 	local env = base_env()
 	for k, v in pairs(names) do env[k] = v end
 	return setmetatable({}, {
 		__index = function(_, k)
-			local v = env[k]
+			local v = assigned and assigned[k]
+			if v == nil then v = env[k] end
 			if v == nil then
 				local known = util.sorted_keys(env)
 				error(("unknown name '%s'%s"):format(tostring(k), schema.suggest(tostring(k), known)), 2)
@@ -126,7 +135,7 @@ local function load_settings(cfg, path)
 		local _, err = schema.check_value(("setting '%s'"):format(k), settings_spec[k], v)
 		if err then error(err, 2) end
 		given[k] = v
-	end)
+	end, given)
 	run_file(path, env)
 	local s, err = schema.check(settings_spec, given, path)
 	if not s then error(err, 0) end
@@ -140,8 +149,9 @@ end
 
 local Instance = {}
 
--- A component constructor for sites.d: mysql { ... } -> an instance.
-local function constructor(def)
+-- A component constructor for sites.d: mysql { ... } -> an instance,
+-- pending until a site takes it.
+local function constructor(def, pending)
 	return function(opts)
 		local where = api.where(2)
 		if type(opts) ~= "table" then
@@ -156,20 +166,25 @@ local function constructor(def)
 			end
 		end
 		checked.name = checked.name or def.type
-		return setmetatable({ type = def.type, options = checked, where = where, def = def }, Instance)
+		local inst = setmetatable({ type = def.type, options = checked, where = where, def = def }, Instance)
+		pending[inst] = true
+		return inst
 	end
 end
 
 local function load_sites(cfg, files)
-	local names = {}
-	for tname, def in pairs(cfg.components) do names[tname] = constructor(def) end
+	local names, pending = {}, {}
+	for tname, def in pairs(cfg.components) do names[tname] = constructor(def, pending) end
 	names.site = function(name)
 		local where = api.where(2)
+		local token = { where = where, what = ("site '%s' has no table: site \"%s\" { host = ..., ... }"):format(name, name) }
+		pending[token] = true
 		if not util.valid_name(name) then
 			error(("%s: site name %s must be letters, digits, '.', '_' and '-', starting with a letter or digit")
 				:format(where, type(name) == "string" and ("'%s'"):format(name) or "(a " .. type(name) .. ")"), 0)
 		end
 		return function(spec)
+			pending[token] = nil
 			if type(spec) ~= "table" then
 				error(("%s: site '%s' expects a table: site \"%s\" { host = ..., ... }"):format(where, name, name), 0)
 			end
@@ -202,6 +217,7 @@ local function load_sites(cfg, files)
 						:format(c.where, name, cname, seen[cname].where), 0)
 				end
 				seen[cname] = c
+				pending[c] = nil
 				c.name = cname
 				site.components[#site.components + 1] = c
 			end
@@ -213,14 +229,30 @@ local function load_sites(cfg, files)
 	names.vakap = api.vakap
 	for _, path in ipairs(files) do
 		run_file(path, sandbox(names))
+		local first
+		for p in pairs(pending) do
+			if not first or p.where < first.where then first = p end
+		end
+		if first then
+			error(("%s: %s"):format(first.where, first.what or
+				("%s { ... } is outside any site: put it in a site \"NAME\" { ... }"):format(first.type)), 0)
+		end
 	end
 end
+
+-- Names a component type may not take: sites.d files already see them.
+local reserved = base_env()
+reserved.site, reserved.vakap = true, true
 
 local function register(kind, registry, builtin, path)
 	return function(name)
 		local decl = (kind == "op" and api.op or api.component)(name, 2)
 		return function(def)
 			local obj = decl(def)
+			if kind == "component" and reserved[name] then
+				error(("%s: component type '%s' would hide the name '%s' that sites.d files use: choose another")
+					:format(obj.where, name, name), 0)
+			end
 			if registry[name] and not builtin[name] then
 				error(("%s: %s '%s' is already defined at %s"):format(obj.where, kind, name, registry[name].where), 0)
 			end
@@ -236,9 +268,11 @@ local function load_decls(kind, registry, files)
 	local builtin = {}
 	for name in pairs(registry) do builtin[name] = true end
 	for _, path in ipairs(files) do
-		local names = { vakap = api.vakap }
-		names[kind] = register(kind, registry, builtin, path)
-		run_file(path, sandbox(names))
+		local declare = register(kind, registry, builtin, path)
+		-- vakap.op "x" { } (as the built-in ops write it) registers too
+		local vakap = copy(api.vakap)
+		vakap[kind] = declare
+		run_file(path, sandbox({ vakap = vakap, [kind] = declare }))
 	end
 end
 

@@ -101,8 +101,15 @@ function M.parse_time(s)
 		y, mo, d = s:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)$")
 		h, mi, sec = "0", "0", "0"
 	end
-	if not y then return nil, ("'%s' is not a time (like 2026-11-21T22:00:00Z)"):format(s) end
-	return timegm(tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec) or 0)
+	local bad = ("'%s' is not a time (like 2026-11-21T22:00:00Z)"):format(s)
+	if not y then return nil, bad end
+	y, mo, d, h, mi, sec = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec) or 0
+	local t = timegm(y, mo, d, h, mi, sec)
+	-- reject what timegm would silently carry over: month 13, day 45, 25:61
+	if os.date("!%Y%m%d%H%M%S", t) ~= ("%04d%02d%02d%02d%02d%02d"):format(y, mo, d, h, mi, sec) then
+		return nil, bad
+	end
+	return t
 end
 
 -- A shell-style glob ("web*", "acme-?", "[ab]*") -> Lua pattern
@@ -140,7 +147,12 @@ end
 function M.sorted_keys(t)
 	local keys = {}
 	for k in pairs(t) do keys[#keys + 1] = k end
-	table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+	table.sort(keys, function(a, b)
+		local na, nb = type(a) == "number", type(b) == "number"
+		if na ~= nb then return na end
+		if na then return a < b end
+		return tostring(a) < tostring(b)
+	end)
 	return keys
 end
 

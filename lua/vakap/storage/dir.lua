@@ -40,6 +40,9 @@ local function install(self, s, key, opts)
 	ok, err = fs.rename(tmp, final, { replace = opts and opts.replace })
 	if not ok then
 		fs.remove(tmp)
+		if fs.stat(final) and not (opts and opts.replace) then
+			return nil, ("object %s already exists"):format(key)
+		end
 		return nil, err
 	end
 	fs.syncdir(dir)

@@ -1,0 +1,107 @@
+-- catalog: the storage layout, and a site's listing read back into backups.
+local catalog = require "vakap.catalog"
+local util = require "vakap.util"
+
+describe("catalog", function()
+	describe("keys", function()
+		it("names data, manifests and op records", function()
+			assert.equal("acme/db/20261121T220000Z.sql.zst", catalog.data_key("acme", "db", "20261121T220000Z", "sql.zst"))
+			assert.equal("acme/db/20261121T220000Z.json", catalog.manifest_key("acme", "db", "20261121T220000Z"))
+			assert.equal("acme/_ops/backup.json", catalog.op_key("acme", "backup"))
+		end)
+	end)
+
+	describe("scan", function()
+		local function e(key, size) return { key = key, size = size or 1 } end
+
+		it("makes a backup of each manifest, with its data", function()
+			local data = e("acme/files/20261121T220000Z.tar.zst", 100)
+			local manifest = e("acme/files/20261121T220000Z.json", 5)
+			local cat = catalog.scan("acme", { data, manifest })
+			assert.same({
+				components = {
+					files = {
+						backups = { {
+							stamp = "20261121T220000Z",
+							time = util.parse_time("20261121T220000Z"),
+							manifest = manifest,
+							data = data,
+						} },
+						orphans = {},
+					},
+				},
+				ops = {},
+			}, cat)
+			assert.equal(data, cat.components.files.backups[1].data)
+		end)
+
+		it("counts a manifest without data as a backup", function()
+			local manifest = e("acme/db/20261121T220000Z.json")
+			local cat = catalog.scan("acme", { manifest })
+			assert.equal(1, #cat.components.db.backups)
+			assert.is_nil(cat.components.db.backups[1].data)
+			assert.equal(manifest, cat.components.db.backups[1].manifest)
+		end)
+
+		it("makes data without a manifest an orphan, not a backup", function()
+			local orphan = e("acme/db/20261120T220000Z.sql.zst")
+			local cat = catalog.scan("acme", {
+				orphan,
+				e("acme/db/20261121T220000Z.sql.zst"), e("acme/db/20261121T220000Z.json"),
+			})
+			assert.same({ "20261121T220000Z" }, { cat.components.db.backups[1].stamp, cat.components.db.backups[2] })
+			assert.same({ orphan }, cat.components.db.orphans)
+		end)
+
+		it("lists backups newest first", function()
+			local entries = {}
+			for _, stamp in ipairs { "20261120T220000Z", "20261122T010000Z", "20251231T235959Z", "20261121T220000Z" } do
+				entries[#entries + 1] = e(("acme/db/%s.json"):format(stamp))
+				entries[#entries + 1] = e(("acme/db/%s.sql.gz"):format(stamp))
+			end
+			local stamps = {}
+			for i, b in ipairs(catalog.scan("acme", entries).components.db.backups) do stamps[i] = b.stamp end
+			assert.same({ "20261122T010000Z", "20261121T220000Z", "20261120T220000Z", "20251231T235959Z" }, stamps)
+		end)
+
+		it("reads the last run of each op from _ops", function()
+			local b, s = e("acme/_ops/backup.json"), e("acme/_ops/disk-usage.json")
+			local cat = catalog.scan("acme", { b, s, e("acme/_ops/notes.txt") })
+			assert.same({ backup = b, ["disk-usage"] = s }, cat.ops)
+			assert.is_nil(cat.components._ops)
+		end)
+
+		it("ignores the keys of other sites, even ones whose name starts the same", function()
+			local cat = catalog.scan("acme", {
+				e("acme2/db/20261121T220000Z.json"),
+				e("acm/db/20261121T220000Z.json"),
+				e("other/acme/db/20261121T220000Z.json"),
+				e("acme2/_ops/backup.json"),
+			})
+			assert.same({ components = {}, ops = {} }, cat)
+		end)
+
+		it("ignores keys that do not follow the layout", function()
+			local cat = catalog.scan("acme", {
+				e("acme/stray.json"),
+				e("acme/db/sub/20261121T220000Z.json"),
+				e("acme/db/notes.txt"),
+				e("acme/db/2026-11-21.json"),
+				e("acme/db/20261121T220000Z"),
+			})
+			assert.same({ components = {}, ops = {} }, cat)
+		end)
+
+		it("does not take a second JSON file of a stamp for data", function()
+			local manifest = e("acme/db/20261121T220000Z.json")
+			local cat = catalog.scan("acme", { manifest, e("acme/db/20261121T220000Z.meta.json") })
+			assert.equal(1, #cat.components.db.backups)
+			assert.is_nil(cat.components.db.backups[1].data)
+			assert.same({}, cat.components.db.orphans)
+		end)
+
+		it("returns nothing for an empty listing", function()
+			assert.same({ components = {}, ops = {} }, catalog.scan("acme", {}))
+		end)
+	end)
+end)

@@ -1,0 +1,199 @@
+-- The status op, run against a real directory storage.
+local dir_storage = require "vakap.storage.dir"
+local json = require("vakap.util").json
+local status = require "vakap.ops.status"
+local tmpdir = require "tmpdir"
+local util = require "vakap.util"
+
+describe("the status op", function()
+	local root, storage
+	local now = util.parse_time("2026-11-22T12:00:00Z")
+	local day = 86400
+
+	before_each(function()
+		root = tmpdir.make()
+		storage = dir_storage.open({ kind = "dir", path = root })
+	end)
+
+	after_each(function()
+		tmpdir.remove(root)
+	end)
+
+	-- A backup of site/component at time t: its data, then its manifest.
+	local function backup(site, component, t, data)
+		local stamp = util.stamp(t)
+		assert.is_true(storage:put_string(("%s/%s/%s.tar.zst"):format(site, component, stamp), data or "data"))
+		assert.is_true(storage:put_string(("%s/%s/%s.json"):format(site, component, stamp),
+			json.encode({ time = util.iso(t) })))
+	end
+
+	local function site(name, components, config)
+		local list = {}
+		for i, c in ipairs(components) do list[i] = { name = c[1], type = c[2] } end
+		return { name = name, components = list, config = config or {} }
+	end
+
+	local function ctx(extra)
+		local c = { now = now, settings = { stale_after = 26 * 3600 }, storage = storage }
+		for k, v in pairs(extra or {}) do c[k] = v end
+		return c
+	end
+
+	describe("run", function()
+		it("reports a recent backup as ok, with its time, age and size", function()
+			backup("acme", "files", now - 3600, "twelve bytes")
+			local r = status.run(site("acme", { { "files", "files" } }), ctx())
+			assert.same({
+				components = { {
+					component = "files", type = "files", backups = 1,
+					time = util.iso(now - 3600), age = 3600, size = 12,
+					object = "acme/files/" .. util.stamp(now - 3600) .. ".tar.zst",
+					state = "ok",
+				} },
+				ops = {},
+				stale_after = 26 * 3600,
+			}, r)
+		end)
+
+		it("reports the newest of several backups", function()
+			backup("acme", "db", now - 3 * day)
+			backup("acme", "db", now - 2 * 3600)
+			backup("acme", "db", now - day)
+			local row = status.run(site("acme", { { "db", "command" } }), ctx()).components[1]
+			assert.same({ 3, 7200, "ok" }, { row.backups, row.age, row.state })
+		end)
+
+		it("reports a backup older than stale_after as stale", function()
+			backup("acme", "files", now - 27 * 3600)
+			local row = status.run(site("acme", { { "files", "files" } }), ctx()).components[1]
+			assert.same({ "stale", 27 * 3600 }, { row.state, row.age })
+		end)
+
+		it("reports a backup exactly stale_after old as ok", function()
+			backup("acme", "files", now - 26 * 3600)
+			local row = status.run(site("acme", { { "files", "files" } }), ctx()).components[1]
+			assert.equal("ok", row.state)
+		end)
+
+		it("reports a component never backed up as missing", function()
+			backup("acme", "files", now - 3600)
+			local r = status.run(site("acme", { { "files", "files" }, { "db", "command" } }), ctx())
+			assert.same({ component = "db", type = "command", backups = 0, state = "missing" }, r.components[2])
+		end)
+
+		it("does not count data without a manifest as a backup", function()
+			assert.is_true(storage:put_string("acme/files/" .. util.stamp(now - 60) .. ".tar.zst", "partial"))
+			backup("acme", "files", now - 30 * 3600)
+			local row = status.run(site("acme", { { "files", "files" } }), ctx()).components[1]
+			assert.same({ 1, "stale", 30 * 3600 }, { row.backups, row.state, row.age })
+		end)
+
+		it("reports every component missing when the site has nothing stored", function()
+			backup("other", "files", now - 60)
+			local r = status.run(site("acme", { { "files", "files" } }), ctx())
+			assert.equal("missing", r.components[1].state)
+		end)
+
+		it("takes the site's stale_after over the setting, and the run's over both", function()
+			backup("acme", "files", now - 3 * 3600)
+			local s = site("acme", { { "files", "files" } }, { stale_after = 2 * 3600 })
+			local r = status.run(s, ctx())
+			assert.same({ "stale", 7200 }, { r.components[1].state, r.stale_after })
+			r = status.run(s, ctx({ stale_after = 4 * 3600 }))
+			assert.same({ "ok", 14400 }, { r.components[1].state, r.stale_after })
+		end)
+
+		it("reads the last run of each op, in name order", function()
+			assert.is_true(storage:put_string("acme/_ops/revision.json",
+				json.encode({ time = "2026-11-22T10:00:00Z", ok = false, error = "git: not a repository" })))
+			assert.is_true(storage:put_string("acme/_ops/backup.json",
+				json.encode({ time = "2026-11-22T11:00:00Z", ok = true, error = json.null })))
+			assert.is_true(storage:put_string("acme/_ops/broken.json", "{ not json"))
+			local r = status.run(site("acme", {}), ctx())
+			assert.same({
+				{ op = "backup", time = "2026-11-22T11:00:00Z", ok = true },
+				{ op = "broken", state = "unreadable" },
+				{ op = "revision", time = "2026-11-22T10:00:00Z", ok = false, error = "git: not a repository" },
+			}, r.ops)
+		end)
+
+		it("raises when the storage cannot be listed", function()
+			local gone = dir_storage.open({ kind = "dir", path = root .. "/nonexistent" })
+			assert.has_error(function()
+				status.run(site("acme", {}), ctx({ storage = gone }))
+			end, ("cannot list storage: storage directory %s/nonexistent does not exist"):format(root))
+		end)
+	end)
+
+	describe("report", function()
+		local function row(component, state, age)
+			return { component = component, type = "files", state = state, age = age,
+				time = age and util.iso(now - age), size = age and 2048, backups = age and 1 or 0 }
+		end
+
+		local function result(sitename, rows, ops)
+			return { site = sitename, ok = true, result = { components = rows, ops = ops or {}, stale_after = 93600 } }
+		end
+
+		it("exits 0 when every component is fresh", function()
+			local text, code, summary = status.report({
+				result("acme", { row("files", "ok", 3600), row("db", "ok", 7200) }),
+				result("blog", { row("files", "ok", 60) }),
+			}, ctx())
+			assert.same({ 0, "status: 3 ok, 0 stale, 0 missing" }, { code, summary })
+			assert.truthy(text:find("acme%s+files%s+ok%s+" .. util.iso(now - 3600):gsub("%-", "%%-") .. "%s+1h%s+2%.0 KiB"))
+			assert.truthy(text:find("blog%s+files%s+ok"))
+		end)
+
+		it("exits 1 when a component is stale", function()
+			local text, code, summary = status.report({
+				result("acme", { row("files", "ok", 3600), row("db", "stale", 30 * 3600) }),
+			}, ctx())
+			assert.same({ 1, "status: 1 ok, 1 stale, 0 missing" }, { code, summary })
+			assert.truthy(text:find("acme%s+db%s+STALE%s+"))
+		end)
+
+		it("exits 1 when a component is missing", function()
+			local text, code, summary = status.report({
+				result("acme", { row("files", "ok", 3600) }),
+				result("blog", { row("files", "missing") }),
+			}, ctx())
+			assert.same({ 1, "status: 1 ok, 0 stale, 1 missing" }, { code, summary })
+			assert.truthy(text:find("blog%s+files%s+MISSING%s+never%s+%-%s+%-"))
+		end)
+
+		it("exits 2 when it could not tell for a site, even with others stale", function()
+			local text, code, summary = status.report({
+				{ site = "acme", ok = false, error = "cannot list storage: denied" },
+				result("blog", { row("files", "stale", 30 * 3600) }),
+			}, ctx())
+			assert.same({ 2, "status: 0 ok, 1 stale, 0 missing, 1 site unknown" }, { code, summary })
+			assert.truthy(text:find("acme%s+%-%s+UNKNOWN%s+cannot list storage: denied"))
+		end)
+
+		it("shows op records and sites without components", function()
+			local text, code = status.report({
+				result("acme", {}, { { op = "backup", time = "2026-11-22T11:00:00Z", ok = true },
+					{ op = "revision", time = "2026-11-22T10:00:00Z", ok = false, error = "git failed" } }),
+			}, ctx())
+			assert.equal(0, code)
+			assert.truthy(text:find("acme%s+op:backup%s+ok%s+2026%-11%-22T11:00:00Z"))
+			assert.truthy(text:find("acme%s+op:revision%s+FAILED%s+2026%-11%-22T10:00:00Z%s+git failed"))
+			assert.truthy(text:find("acme%s+%-%s+%(no components%)"))
+		end)
+
+		it("reports what run found, end to end", function()
+			backup("acme", "files", now - 3600)
+			backup("acme", "db", now - 3 * day)
+			local s = site("acme", { { "files", "files" }, { "db", "command" }, { "logs", "files" } })
+			local r = status.run(s, ctx())
+			local _, code, summary = status.report({ { site = "acme", ok = true, result = r } }, ctx())
+			assert.same({ 1, "status: 1 ok, 1 stale, 1 missing" }, { code, summary })
+		end)
+	end)
+
+	it("is declared as an op that records nothing", function()
+		assert.same({ "status", false }, { status.name, status.record })
+		assert.is_string(status.description)
+	end)
+end)

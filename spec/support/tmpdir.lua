@@ -1,0 +1,44 @@
+-- Temporary directories for specs: made with mktemp -d, removed whole.
+local M = {}
+
+local function quote(s)
+	return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- -> the path of a new, empty directory
+function M.make()
+	local p = assert(io.popen("mktemp -d /tmp/vakap-spec.XXXXXX"))
+	local dir = p:read("l")
+	p:close()
+	assert(dir and dir:match("^/tmp/vakap%-spec%."), "mktemp -d failed")
+	return dir
+end
+
+-- Write `content` to dir/rel, making the directories between.
+function M.write(dir, rel, content)
+	local path = dir .. "/" .. rel
+	local parent = path:match("^(.*)/[^/]*$")
+	assert(os.execute("mkdir -p " .. quote(parent)))
+	local f = assert(io.open(path, "wb"))
+	f:write(content)
+	f:close()
+	return path
+end
+
+-- The names in a directory, sorted (hidden ones too).
+function M.names(dir)
+	local p = assert(io.popen("ls -A " .. quote(dir)))
+	local out = {}
+	for line in p:lines() do out[#out + 1] = line end
+	p:close()
+	table.sort(out)
+	return out
+end
+
+function M.remove(dir)
+	if dir and dir:match("^/tmp/vakap%-spec%.") then
+		os.execute("rm -rf " .. quote(dir))
+	end
+end
+
+return M
