@@ -33,6 +33,8 @@ int vk_fail(struct vk_stream *s, const char *fmt, ...)
 
 int vk_fail_up(struct vk_stream *s)
 {
+	if (s->up && s->up->state == VK_CLOSED)
+		return vk_fail(s, "%s: its input stream was closed", s->ops->name);
 	return vk_fail(s, "%s", s->up ? s->up->err : "no upstream");
 }
 
@@ -46,8 +48,7 @@ ssize_t vk_read(struct vk_stream *s, void *buf, size_t n)
 	case VK_FAILED:
 		return -1;
 	case VK_CLOSED:
-		snprintf(s->err, sizeof s->err, "read from a closed %s stream",
-		         s->ops->name);
+		/* the message is for the reader; the closed stream keeps none */
 		return -1;
 	case VK_OPEN:
 		break;
@@ -172,7 +173,7 @@ struct vk_stream *vk_stream_push(lua_State *L, size_t size,
 {
 	struct vk_stream *s;
 
-	s = lua_newuserdatauv(L, size, 1);
+	s = lua_newuserdatauv(L, size, VK_UVALUES);
 	memset(s, 0, size);
 	s->ops = ops;
 	s->state = VK_CLOSED;
@@ -271,6 +272,8 @@ static int m_read(lua_State *L)
 	ssize_t r;
 
 	luaL_argcheck(L, n > 0, 2, "must be positive");
+	if (n > VK_CHUNK)
+		n = VK_CHUNK; /* "up to n": memory stays bounded */
 	p = luaL_buffinitsize(L, &b, (size_t)n);
 	r = vk_read(s, p, (size_t)n);
 	if (r < 0)
@@ -293,16 +296,16 @@ static int m_readall(lua_State *L)
 
 	luaL_buffinit(L, &b);
 	for (;;) {
-		char *p = luaL_prepbuffsize(&b, LUAL_BUFFERSIZE);
-		ssize_t r = vk_read(s, p, LUAL_BUFFERSIZE);
+		char *p = luaL_prepbuffsize(&b, VK_CHUNK);
+		ssize_t r = vk_read(s, p, VK_CHUNK);
 		if (r < 0)
 			return vk_pushfail(L, "%s", s->err);
 		if (r == 0)
 			break;
 		total += (size_t)r;
 		if ((lua_Integer)total > limit)
-			return vk_pushfail(L, "output larger than %d bytes",
-			                   (int)limit);
+			return vk_pushfail(L, "output larger than %lld bytes",
+			                   (long long)limit);
 		luaL_addsize(&b, (size_t)r);
 	}
 	luaL_pushresult(&b);
@@ -316,7 +319,8 @@ static int discard(void *ctx, const void *buf, size_t n, char *errbuf,
 	return 0;
 }
 
-/* lua: s:drain([progress]) -> bytes | fail, message */
+/* lua: s:drain([progress]) -> bytes | fail, message
+ *      bytes: all the stream has produced, including what was read before */
 static int m_drain(lua_State *L)
 {
 	struct vk_stream *s = checkreadable(L);
@@ -349,8 +353,19 @@ static int m_info(lua_State *L)
 	return 1;
 }
 
-/* lua: s:close() -- also __close and __gc; closing twice is harmless */
+/* lua: s:close() -- also __close; closing twice is harmless, and closing
+ *      a stream a filter reads does nothing: the filter closes it */
 static int m_close(lua_State *L)
+{
+	struct vk_stream *s = tostream(L, 1);
+
+	if (!s->adopted)
+		vk_close(s);
+	return 0;
+}
+
+/* __gc: release whatever is still held */
+static int m_gc(lua_State *L)
 {
 	vk_close(tostream(L, 1));
 	return 0;
@@ -372,7 +387,7 @@ static const luaL_Reg methods[] = {
 
 static const luaL_Reg metamethods[] = {
 	{"__index", NULL}, /* set to the methods table */
-	{"__gc", m_close},
+	{"__gc", m_gc},
 	{"__close", m_close},
 	{"__tostring", m_tostring},
 	{NULL, NULL},

@@ -26,6 +26,9 @@
 
 #define VK_STREAM_MT "vakap.stream"
 #define VK_CHUNK (128 * 1024) /* the buffer each stage moves bytes in */
+/* User values of a stream: 1 the upstream (filters) or the data a source
+ * keeps alive; 2 free for a primitive's own use (a callback, say). */
+#define VK_UVALUES 2
 
 enum vk_state { VK_CLOSED, VK_OPEN, VK_EOF, VK_FAILED };
 
@@ -54,6 +57,9 @@ struct vk_stream {
 /* Push a new stream userdata of `size` bytes (>= sizeof(struct vk_stream)),
  * zeroed and closed; the caller sets its fields to their empty values
  * (fds to -1) before anything can raise, acquires, then vk_open().
+ * A stream that fails to acquire is best opened and then failed with
+ * vk_fail: its first read returns the message down the chain (vk_fail on
+ * a stream never opened records the message but leaves it closed).
  * release() runs exactly once, at the first close or collection. */
 struct vk_stream *vk_stream_push(lua_State *L, size_t size,
                                  const struct vk_stream_ops *ops);

@@ -34,7 +34,7 @@ static const luaL_Reg harness_prims[] = {
 	{NULL, NULL},
 };
 
-static lua_State *new_state(void)
+static inline lua_State *new_state(void)
 {
 	lua_State *L = luaL_newstate();
 	const luaL_Reg *r;
@@ -51,7 +51,7 @@ static lua_State *new_state(void)
 }
 
 /* Close L after checking its stack is back at `top`. */
-static void close_state(lua_State *L, int top)
+static inline void close_state(lua_State *L, int top)
 {
 	assert_int_equal(lua_gettop(L), top);
 	lua_close(L);
@@ -59,7 +59,7 @@ static void close_state(lua_State *L, int top)
 
 /* Run a Lua chunk; a raised error fails the test with its message.
  * The chunk's results are left on the stack. */
-static int run_lua(lua_State *L, const char *code)
+static inline int run_lua(lua_State *L, const char *code)
 {
 	int top = lua_gettop(L);
 
