@@ -96,14 +96,15 @@ static void reap(struct child *c)
 	}
 }
 
-/* Stop a child that is still running: SIGTERM, then SIGKILL after 2 s. */
+/* Stop a child that is still running, with everything it started (it
+ * leads its own process group): SIGTERM, then SIGKILL after 2 s. */
 static void stop(struct child *c)
 {
 	int i;
 
 	if (c->pid <= 0 || c->reaped)
 		return;
-	kill(c->pid, SIGTERM);
+	kill(-c->pid, SIGTERM);
 	for (i = 0; i < 200; i++) {
 		if (waitpid(c->pid, &c->status, WNOHANG) == c->pid) {
 			c->reaped = 1;
@@ -111,7 +112,7 @@ static void stop(struct child *c)
 		}
 		nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
 	}
-	kill(c->pid, SIGKILL);
+	kill(-c->pid, SIGKILL);
 	reap(c);
 }
 
@@ -241,6 +242,35 @@ static char **build_env(lua_State *L, int idx)
 }
 
 /*
+ * The program argv[0] names: itself if it has a '/', else the first
+ * executable of that name on PATH.  Returns 0, or an errno value.  Done
+ * here rather than left to posix_spawnp, so that a missing command is an
+ * error at start on every libc (and under valgrind), not an exit 127.
+ */
+static int resolve(const char *name, char *out, size_t len)
+{
+	const char *path = getenv("PATH"), *p, *end;
+
+	if (strchr(name, '/')) {
+		snprintf(out, len, "%s", name);
+		return access(out, X_OK) == 0 ? 0 : errno;
+	}
+	if (path == NULL || *path == '\0')
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (p = path; *p; p = *end ? end + 1 : end) {
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		if (end == p)
+			continue;
+		snprintf(out, len, "%.*s/%s", (int)(end - p), p, name);
+		if (access(out, X_OK) == 0)
+			return 0;
+	}
+	return ENOENT;
+}
+
+/*
  * Start argv with the given ends of pipes as its stdin/stdout/stderr
  * (-1: /dev/null).  Returns 0, or an errno value.
  */
@@ -250,9 +280,13 @@ static int start(struct child *c, char **argv, const struct spawn_opts *o,
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t dflt;
+	char prog[4096];
 	int rc;
 
 	snprintf(c->name, sizeof c->name, "%s", argv[0]);
+	rc = resolve(argv[0], prog, sizeof prog);
+	if (rc != 0)
+		return rc;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
 	sigemptyset(&dflt);
@@ -260,7 +294,9 @@ static int start(struct child *c, char **argv, const struct spawn_opts *o,
 	sigaddset(&dflt, SIGINT);
 	sigaddset(&dflt, SIGTERM);
 	posix_spawnattr_setsigdefault(&attr, &dflt);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF);
+	/* its own process group, so stop() reaches a whole pipeline */
+	posix_spawnattr_setpgroup(&attr, 0);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
 	if (in >= 0)
 		posix_spawn_file_actions_adddup2(&fa, in, 0);
 	else
@@ -272,8 +308,8 @@ static int start(struct child *c, char **argv, const struct spawn_opts *o,
 	posix_spawn_file_actions_adddup2(&fa, err, 2);
 	if (o->cwd)
 		posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
-	rc = posix_spawnp(&c->pid, argv[0], &fa, &attr, argv,
-	                  o->env ? o->env : environ);
+	rc = posix_spawn(&c->pid, prog, &fa, &attr, argv,
+	                 o->env ? o->env : environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	if (rc != 0)
@@ -513,10 +549,12 @@ static int l_feed(lua_State *L)
 	free_strv(argv);
 	rc = vk_pump(L, s, feed_write, &f, progress, err, sizeof err);
 	if (rc != 0 && !f.failed_write) {
-		/* the stream failed: the command must not see a clean end */
+		/* the stream failed: the command must not see a clean end, so
+		 * it is stopped before its input is closed */
+		kill(-f.c.pid, SIGTERM);
+		stop(&f.c);
 		closefd(&f.c.in);
 		closefd(&f.c.err);
-		stop(&f.c);
 		return vk_pushfail(L, "%s", err);
 	}
 	closefd(&f.c.in);
@@ -600,6 +638,8 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_vakap_proc(lua_State *L)
 {
+	/* a command that stops reading its input is an error, not our death */
+	signal(SIGPIPE, SIG_IGN);
 	luaL_newlib(L, funcs);
 	return 1;
 }

@@ -37,6 +37,7 @@ for what in "$@"; do
 		for t in build/plain/test_*; do
 			[ -x "$t" ] && suite "unit $(basename "$t") (valgrind)" \
 				valgrind -q --error-exitcode=1 --leak-check=full \
+				--child-silent-after-fork=yes \
 				--errors-for-leak-kinds=definite,indirect "$t"
 		done ;;
 	spec)
