@@ -106,7 +106,9 @@ static int report_progress(lua_State *L, int progress_idx, uint64_t bytes,
 	lua_pushvalue(L, progress_idx);
 	lua_pushinteger(L, (lua_Integer)bytes);
 	if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-		snprintf(errbuf, errlen, "progress: %s", lua_tostring(L, -1));
+		const char *msg = lua_tostring(L, -1);
+		snprintf(errbuf, errlen, "progress: %s",
+		         msg ? msg : "(error object is not a string)");
 		lua_pop(L, 1);
 		return -1;
 	}
