@@ -175,8 +175,8 @@ function M.main(args, version)
 		io.stdout:write("vakap ", version, "\n")
 		return 0
 	end
-	if a.jobs ~= nil and (not a.jobs or a.jobs < 1) then
-		error("-j expects a number of sites, at least 1", 0)
+	if a.jobs ~= nil and (not a.jobs or a.jobs < 1 or a.jobs > 256) then
+		error("-j expects a number of sites from 1 to 256", 0)
 	end
 	if a.stale_after then
 		local secs, err = util.duration(a.stale_after)

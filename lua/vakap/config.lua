@@ -28,7 +28,7 @@ local settings_spec = {
 	compress = { type = "string", default = "zstd", check = check_compress },
 	retention = { type = "table" },
 	stale_after = { type = "duration", default = "26h" },
-	jobs = { type = "integer", default = 4, check = function(v) return v >= 1, "must be at least 1" end },
+	jobs = { type = "integer", default = 4, check = function(v) return v >= 1 and v <= 256, "must be from 1 to 256" end },
 	sites = { type = "string", default = "sites.d" },
 	ops = { type = "string", default = "ops.d" },
 	components = { type = "string", default = "components.d" },
