@@ -193,7 +193,12 @@ end
 
 		it("rejects jobs = 0", function()
 			local err = load_error { ["vakap.lua"] = '\njobs = 0\n' }
-			assert_error_at(err, "vakap.lua", 2, { "setting 'jobs'", "must be at least 1" })
+			assert_error_at(err, "vakap.lua", 2, { "setting 'jobs'", "must be from 1 to 256" })
+		end)
+
+		it("rejects more jobs than one wait can poll", function()
+			local err = load_error { ["vakap.lua"] = 'jobs = 257\n' }
+			assert_error_at(err, "vakap.lua", 1, { "setting 'jobs'", "must be from 1 to 256" })
 		end)
 
 		it("rejects jobs that is not an integer", function()
