@@ -551,7 +551,6 @@ static int l_feed(lua_State *L)
 	if (rc != 0 && !f.failed_write) {
 		/* the stream failed: the command must not see a clean end, so
 		 * it is stopped before its input is closed */
-		kill(-f.c.pid, SIGTERM);
 		stop(&f.c);
 		closefd(&f.c.in);
 		closefd(&f.c.err);

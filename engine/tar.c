@@ -133,17 +133,28 @@ static la_ssize_t source_write(struct archive *a, void *ctx, const void *p,
 	return (la_ssize_t)n;
 }
 
-/* Fail with libarchive's message for a, naming path unless it does. */
-static int source_fail(struct tar_source *t, struct archive *a,
-                       const char *path)
+/* "tar: " and libarchive's message for a, naming path unless it does. */
+static const char *archive_message(struct archive *a, const char *path,
+                                   char *buf, size_t len)
 {
 	const char *msg = archive_error_string(a);
 
 	if (msg == NULL)
 		msg = "libarchive failed";
 	if (path == NULL || strstr(msg, path) != NULL)
-		return vk_fail(&t->s, "tar: %s", msg);
-	return vk_fail(&t->s, "tar: %s: %s", path, msg);
+		snprintf(buf, len, "tar: %s", msg);
+	else
+		snprintf(buf, len, "tar: %s: %s", path, msg);
+	return buf;
+}
+
+/* Fail with libarchive's message for a, naming path unless it does. */
+static int source_fail(struct tar_source *t, struct archive *a,
+                       const char *path)
+{
+	char buf[sizeof t->s.err];
+
+	return vk_fail(&t->s, "%s", archive_message(a, path, buf, sizeof buf));
 }
 
 static void close_file(struct tar_source *t)
@@ -570,13 +581,9 @@ static int job_fail(struct tar_job *j, const char *fmt, ...)
 static int job_fail_archive(struct tar_job *j, struct archive *a,
                             const char *name)
 {
-	const char *msg = archive_error_string(a);
+	char buf[sizeof j->err];
 
-	if (msg == NULL)
-		msg = "libarchive failed";
-	if (name == NULL || strstr(msg, name) != NULL)
-		return job_fail(j, "tar: %s", msg);
-	return job_fail(j, "tar: %s: %s", name, msg);
+	return job_fail(j, "%s", archive_message(a, name, buf, sizeof buf));
 }
 
 /* Call progress(bytes) if it is time, or at the end (force). */

@@ -40,16 +40,19 @@ function Local:stat(path)
 	return fs.stat(path)
 end
 
+local function executable(path)
+	local st = fs.stat(path)
+	return st and st.type == "file" and st.mode & 0x49 ~= 0 -- any x bit
+end
+
 -- Whether a command can be found here: true | nil, err
 function Local:which(cmd)
 	if cmd:find("/", 1, true) then
-		local st = fs.stat(cmd)
-		if st and st.type == "file" and st.mode & 0x49 ~= 0 then return true end
+		if executable(cmd) then return true end
 		return nil, cmd .. ": not an executable file"
 	end
 	for dir in (os.getenv("PATH") or "/usr/bin:/bin"):gmatch("[^:]+") do
-		local st = fs.stat(dir .. "/" .. cmd)
-		if st and st.type == "file" and st.mode & 0x49 ~= 0 then return true end
+		if executable(dir .. "/" .. cmd) then return true end
 	end
 	return nil, cmd .. ": command not found in PATH"
 end
