@@ -1,0 +1,860 @@
+/*
+ * vakap.gpg: OpenPGP through gpgme.  An encrypt filter (to one or more
+ * recipients, optionally signed), a decrypt filter that reports the
+ * signatures it found, and key lookups that let vakap refuse a key before
+ * any data moves.
+ *
+ * gpgme runs gpg as a child and moves the data through pipes.  The filters
+ * drive it with gpgme's external event loop: a read of the filter polls
+ * gpg's pipes and runs gpgme's handlers for the ready ones -- handing gpg
+ * the upstream's bytes when it wants input, collecting what it writes --
+ * until there is output for the reader or the operation is done.  So no
+ * thread, and no more than one round's output is held at a time.  gpgme
+ * writes to gpg's pipes in pieces of at most 4 KiB (its default, kept on
+ * purpose): a pipe that polls writable takes that much without blocking,
+ * so a write can never wait on gpg while gpg waits on us to read.
+ *
+ * Recipients are resolved here, each to exactly one key usable for
+ * encryption; a name that matches no key, or several, or a key that is
+ * expired, revoked or disabled, fails the stream before gpg starts.  With
+ * the keys resolved explicitly, gpg is told to trust them as given.
+ */
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE /* explicit_bzero */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gpgme.h>
+#include <lauxlib.h>
+
+#include "engine.h"
+#include "stream.h"
+
+#define MAX_FDS 8          /* gpg's pipes: data in, data out, status, command */
+#define MAX_KEYS 32        /* recipients of one stream */
+#define MAX_SIGS 8         /* signatures reported by decrypt */
+#define OUT_TARGET (64 * 1024)
+#define PASS_MAX 1024
+
+enum key_use { USE_ENCRYPT, USE_SIGN };
+
+/* ---- key lookup ---- */
+
+struct key_check {
+	gpgme_key_t key;      /* the one match, referenced; NULL when none */
+	long expires;         /* when it stops being usable; 0: never */
+	const char *problem;  /* why it cannot be used, or NULL */
+};
+
+static const char *uid_of(gpgme_key_t key)
+{
+	return key->uids && key->uids->uid ? key->uids->uid : "(no user id)";
+}
+
+static long earlier(long a, long b)
+{
+	if (a == 0)
+		return b;
+	if (b == 0)
+		return a;
+	return a < b ? a : b;
+}
+
+/* Judge a listed key for `use`: usable when its primary key is valid and
+ * one of its subkeys can do the job (and, to sign, has its secret here). */
+static void judge(gpgme_key_t key, enum key_use use, struct key_check *kc)
+{
+	gpgme_subkey_t sk, best = NULL;
+
+	kc->problem = NULL;
+	kc->expires = 0;
+	if (key->revoked)
+		kc->problem = "revoked";
+	else if (key->expired)
+		kc->problem = "expired";
+	else if (key->disabled)
+		kc->problem = "disabled";
+	else if (key->invalid)
+		kc->problem = "invalid";
+	if (kc->problem)
+		return;
+	for (sk = key->subkeys; sk; sk = sk->next) {
+		int able = use == USE_ENCRYPT ? sk->can_encrypt
+		                              : sk->can_sign && sk->secret;
+		if (!able || sk->revoked || sk->expired || sk->disabled ||
+		    sk->invalid)
+			continue;
+		/* gpg takes the newest usable subkey */
+		if (best == NULL || sk->timestamp > best->timestamp)
+			best = sk;
+	}
+	if (best == NULL) {
+		kc->problem = use == USE_ENCRYPT
+			? "has no subkey usable for encryption (expired, revoked or missing)"
+			: "has no secret subkey usable for signing here";
+		return;
+	}
+	kc->expires = earlier(key->subkeys->expires, best->expires);
+}
+
+/* Find the one key `name` (a fingerprint or a user id) names, for `use`.
+ * Returns 0 with kc filled (kc->problem set when the key is unusable), or
+ * -1 with a message in err when there is no such key or more than one. */
+static int find_key(gpgme_ctx_t ctx, const char *name, enum key_use use,
+                    struct key_check *kc, char *err, size_t errlen)
+{
+	const char *role = use == USE_ENCRYPT ? "recipient" : "signing key";
+	gpgme_key_t key, first = NULL;
+	gpgme_error_t e;
+	char others[256] = "";
+	int n = 0;
+
+	kc->key = NULL;
+	e = gpgme_op_keylist_start(ctx, name, use == USE_SIGN);
+	while (!e && !(e = gpgme_op_keylist_next(ctx, &key))) {
+		if (n++ == 0) {
+			first = key;
+			continue;
+		}
+		if (n == 2)
+			snprintf(others, sizeof others, "%s", first->fpr);
+		if (strlen(others) + strlen(key->fpr) + 3 < sizeof others) {
+			strcat(others, ", ");
+			strcat(others, key->fpr);
+		}
+		gpgme_key_unref(key);
+	}
+	gpgme_op_keylist_end(ctx);
+	if (gpgme_err_code(e) != GPG_ERR_EOF) {
+		snprintf(err, errlen, "gpg: looking up %s '%s': %s", role, name,
+		         gpgme_strerror(e));
+		goto fail;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "gpg: %s '%s': no %s key found in the keyring",
+		         role, name, use == USE_SIGN ? "secret" : "public");
+		return -1;
+	}
+	if (n > 1) {
+		snprintf(err, errlen, "gpg: %s '%s' matches %d keys (%s): name one "
+		         "by its fingerprint", role, name, n, others);
+		goto fail;
+	}
+	kc->key = first;
+	judge(first, use, kc);
+	return 0;
+fail:
+	if (first)
+		gpgme_key_unref(first);
+	return -1;
+}
+
+/* The describing message of an unusable key. */
+static void key_problem(const struct key_check *kc, const char *name,
+                        enum key_use use, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "gpg: %s '%s' (%s, %s) cannot be used: %s",
+	         use == USE_ENCRYPT ? "recipient" : "signing key", name,
+	         kc->key->fpr, uid_of(kc->key), kc->problem);
+}
+
+/* A context for homedir (NULL: gpg's default), or NULL with a message. */
+static gpgme_ctx_t new_ctx(const char *homedir, char *err, size_t errlen)
+{
+	gpgme_ctx_t ctx;
+	gpgme_error_t e;
+
+	e = gpgme_engine_check_version(GPGME_PROTOCOL_OpenPGP);
+	if (e) {
+		snprintf(err, errlen, "gpg: the gpg program is not usable: %s",
+		         gpgme_strerror(e));
+		return NULL;
+	}
+	e = gpgme_new(&ctx);
+	if (e) {
+		snprintf(err, errlen, "gpg: %s", gpgme_strerror(e));
+		return NULL;
+	}
+	if (homedir) {
+		e = gpgme_ctx_set_engine_info(ctx, GPGME_PROTOCOL_OpenPGP, NULL,
+		                              homedir);
+		if (e) {
+			snprintf(err, errlen, "gpg: home directory %s: %s", homedir,
+			         gpgme_strerror(e));
+			gpgme_release(ctx);
+			return NULL;
+		}
+	}
+	gpgme_set_armor(ctx, 0);
+	gpgme_set_keylist_mode(ctx, GPGME_KEYLIST_MODE_LOCAL);
+	return ctx;
+}
+
+/* Read the passphrase file: its first line.  0, or -1 with a message. */
+static int read_passphrase(const char *path, char **out, char *err,
+                           size_t errlen)
+{
+	char *buf;
+	ssize_t n;
+	size_t len = 0;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "gpg: passphrase file %s: %s", path,
+		         strerror(errno));
+		return -1;
+	}
+	buf = malloc(PASS_MAX + 1);
+	if (buf == NULL) {
+		close(fd);
+		snprintf(err, errlen, "gpg: out of memory");
+		return -1;
+	}
+	while (len < PASS_MAX && (n = read(fd, buf + len, PASS_MAX - len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errlen, "gpg: passphrase file %s: %s", path,
+			         strerror(errno));
+			close(fd);
+			explicit_bzero(buf, PASS_MAX + 1);
+			free(buf);
+			return -1;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	*out = buf;
+	return 0;
+}
+
+/* ---- the filters ---- */
+
+enum gpg_mode { GPG_ENCRYPT, GPG_DECRYPT };
+
+struct gpg_filter;
+
+/* A pipe gpgme asked to watch: dir 1, gpg writes and we read; 0, the
+ * other way. */
+struct gpg_io {
+	struct gpg_filter *f;
+	int used;
+	int fd, dir;
+	gpgme_io_cb_t fnc;
+	void *fnc_data;
+};
+
+struct gpg_sig {
+	char fpr[64];
+	char status[64];      /* "good", or what is wrong with it */
+};
+
+struct gpg_filter {
+	struct vk_stream s;
+	enum gpg_mode mode;
+	gpgme_ctx_t ctx;
+	gpgme_data_t in, out;      /* what gpg reads, and what it writes */
+	gpgme_key_t keys[MAX_KEYS + 1]; /* recipients, NULL-terminated */
+	gpgme_key_t signer;
+	int compress;              /* let gpg compress (encrypt) */
+	struct gpg_io io[MAX_FDS];
+	int started, done;
+	gpgme_error_t err;         /* the operation's, once done */
+	int up_failed;             /* the upstream failed: its message wins */
+	char *passphrase;          /* from a file; NULL: gpg-agent's */
+	int bad_passphrase;
+	char passfile[256];
+	unsigned char *buf;        /* gpg's output not yet read */
+	size_t off, len, cap;
+	/* what info() reports, kept for after the keys and context are gone */
+	char key_fpr[MAX_KEYS][64];  /* encrypt: the recipients' fingerprints */
+	int nkeys;
+	char signer_fpr[64];
+	struct gpg_sig sigs[MAX_SIGS];
+	int nsigs;
+	char enc_to[MAX_KEYS][24]; /* decrypt: the key ids it was encrypted to */
+	int nenc_to;
+};
+
+static ssize_t in_read(void *handle, void *buf, size_t n)
+{
+	struct gpg_filter *f = handle;
+	ssize_t r = vk_read(f->s.up, buf, n);
+
+	if (r < 0) {
+		f->up_failed = 1;
+		errno = EIO;
+	}
+	return r;
+}
+
+static ssize_t out_write(void *handle, const void *buf, size_t n)
+{
+	struct gpg_filter *f = handle;
+
+	if (f->len + n > f->cap) {
+		size_t cap = f->cap ? f->cap : 2 * OUT_TARGET;
+		unsigned char *b;
+
+		while (cap < f->len + n)
+			cap *= 2;
+		b = realloc(f->buf, cap);
+		if (b == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		f->buf = b;
+		f->cap = cap;
+	}
+	memcpy(f->buf + f->len, buf, n);
+	f->len += n;
+	return (ssize_t)n;
+}
+
+static struct gpgme_data_cbs in_cbs = {.read = in_read};
+static struct gpgme_data_cbs out_cbs = {.write = out_write};
+
+static gpgme_error_t io_add(void *data, int fd, int dir, gpgme_io_cb_t fnc,
+                            void *fnc_data, void **tag)
+{
+	struct gpg_filter *f = data;
+	int i;
+
+	for (i = 0; i < MAX_FDS; i++) {
+		if (!f->io[i].used) {
+			f->io[i] = (struct gpg_io){f, 1, fd, dir, fnc, fnc_data};
+			*tag = &f->io[i];
+			return 0;
+		}
+	}
+	return gpg_error(GPG_ERR_GENERAL);
+}
+
+static void io_remove(void *tag)
+{
+	((struct gpg_io *)tag)->used = 0;
+}
+
+static void io_event(void *data, gpgme_event_io_t type, void *type_data)
+{
+	struct gpg_filter *f = data;
+	gpgme_io_event_done_data_t done = type_data;
+
+	if (type != GPGME_EVENT_DONE)
+		return;
+	f->done = 1;
+	f->err = done->err ? done->err : done->op_err;
+}
+
+static gpgme_error_t passphrase_cb(void *hook, const char *uid_hint,
+                                   const char *info, int prev_was_bad, int fd)
+{
+	struct gpg_filter *f = hook;
+
+	(void)uid_hint;
+	(void)info;
+	if (prev_was_bad) {
+		f->bad_passphrase = 1;
+		return gpg_error(GPG_ERR_CANCELED);
+	}
+	if (gpgme_io_writen(fd, f->passphrase, strlen(f->passphrase)) != 0 ||
+	    gpgme_io_writen(fd, "\n", 1) != 0)
+		return gpg_error_from_syserror();
+	return 0;
+}
+
+/* One round of the event loop: wait for a pipe, run its handler. */
+static int gpg_round(struct gpg_filter *f)
+{
+	struct pollfd p[MAX_FDS];
+	int which[MAX_FDS];
+	int i, n = 0, r;
+
+	for (i = 0; i < MAX_FDS; i++) {
+		if (!f->io[i].used)
+			continue;
+		p[n].fd = f->io[i].fd;
+		p[n].events = f->io[i].dir ? POLLIN : POLLOUT;
+		p[n].revents = 0;
+		which[n++] = i;
+	}
+	if (n == 0)
+		return vk_fail(&f->s, "gpg: the operation stopped without an end");
+	r = poll(p, (nfds_t)n, -1);
+	if (r < 0) {
+		if (errno == EINTR && !vk_interrupted)
+			return 0;
+		return vk_fail(&f->s, "gpg: %s", vk_interrupted
+		               ? "interrupted" : strerror(errno));
+	}
+	for (i = 0; i < n && !f->done; i++) {
+		struct gpg_io *io = &f->io[which[i]];
+
+		/* an earlier handler may have closed this pipe */
+		if (p[i].revents && io->used && io->fd == p[i].fd)
+			io->fnc(io->fnc_data, io->fd);
+	}
+	return 0;
+}
+
+static int gpg_start(struct gpg_filter *f)
+{
+	struct gpgme_io_cbs cbs = {io_add, f, io_remove, io_event, f};
+	gpgme_encrypt_flags_t flags = GPGME_ENCRYPT_ALWAYS_TRUST;
+	gpgme_error_t e;
+
+	gpgme_set_io_cbs(f->ctx, &cbs);
+	if (f->mode == GPG_DECRYPT) {
+		e = gpgme_op_decrypt_verify_start(f->ctx, f->in, f->out);
+	} else {
+		if (!f->compress)
+			flags |= GPGME_ENCRYPT_NO_COMPRESS;
+		e = f->signer
+			? gpgme_op_encrypt_sign_start(f->ctx, f->keys, flags, f->in, f->out)
+			: gpgme_op_encrypt_start(f->ctx, f->keys, flags, f->in, f->out);
+	}
+	if (e)
+		return vk_fail(&f->s, "gpg: cannot start: %s", gpgme_strerror(e));
+	f->started = 1;
+	return 0;
+}
+
+static const char *sig_status(gpgme_signature_t sig)
+{
+	if (sig->status == 0)
+		return "good";
+	switch (gpgme_err_code(sig->status)) {
+	case GPG_ERR_BAD_SIGNATURE: return "bad signature";
+	case GPG_ERR_NO_PUBKEY: return "no public key to check it";
+	case GPG_ERR_SIG_EXPIRED: return "signature expired";
+	case GPG_ERR_KEY_EXPIRED: return "signed by an expired key";
+	case GPG_ERR_CERT_REVOKED: return "signed by a revoked key";
+	default: return gpgme_strerror(sig->status);
+	}
+}
+
+/* Keep what decrypt learned: who it was for, and who signed it. */
+static void keep_decrypt_results(struct gpg_filter *f)
+{
+	gpgme_decrypt_result_t dr = gpgme_op_decrypt_result(f->ctx);
+	gpgme_verify_result_t vr = gpgme_op_verify_result(f->ctx);
+	gpgme_recipient_t r;
+	gpgme_signature_t sig;
+
+	f->nenc_to = 0;
+	for (r = dr ? dr->recipients : NULL; r && f->nenc_to < MAX_KEYS; r = r->next)
+		snprintf(f->enc_to[f->nenc_to++], sizeof f->enc_to[0], "%s",
+		         r->keyid ? r->keyid : "?");
+	f->nsigs = 0;
+	for (sig = vr ? vr->signatures : NULL; sig && f->nsigs < MAX_SIGS; sig = sig->next) {
+		struct gpg_sig *s = &f->sigs[f->nsigs++];
+
+		snprintf(s->fpr, sizeof s->fpr, "%s", sig->fpr ? sig->fpr : "?");
+		snprintf(s->status, sizeof s->status, "%s", sig_status(sig));
+	}
+}
+
+static int decrypt_failure(struct gpg_filter *f)
+{
+	char ids[256] = "";
+	int i;
+
+	switch (gpgme_err_code(f->err)) {
+	case GPG_ERR_NO_SECKEY:
+		for (i = 0; i < f->nenc_to; i++) {
+			if (strlen(ids) + strlen(f->enc_to[i]) + 3 >= sizeof ids)
+				break;
+			strcat(ids, i ? ", " : "");
+			strcat(ids, f->enc_to[i]);
+		}
+		return vk_fail(&f->s, "gpg: cannot decrypt: no secret key here for "
+		               "the keys it was encrypted to (%s)", ids);
+	case GPG_ERR_NO_DATA:
+		return vk_fail(&f->s, "gpg: cannot decrypt: no OpenPGP encrypted "
+		               "data found");
+	case GPG_ERR_BAD_DATA:
+	case GPG_ERR_DECRYPT_FAILED:
+		return vk_fail(&f->s, "gpg: cannot decrypt: the data is damaged "
+		               "or was tampered with (%s)", gpgme_strerror(f->err));
+	default:
+		return vk_fail(&f->s, "gpg: cannot decrypt: %s",
+		               gpgme_strerror(f->err));
+	}
+}
+
+/* The operation is done: 0 when it went well, else fail the stream. */
+static int gpg_finish(struct gpg_filter *f)
+{
+	if (f->up_failed)
+		return vk_fail_up(&f->s);
+	if (f->mode == GPG_DECRYPT) {
+		keep_decrypt_results(f);
+		return f->err ? decrypt_failure(f) : 0;
+	}
+	if (f->bad_passphrase || (f->passphrase &&
+	    gpgme_err_code(f->err) == GPG_ERR_BAD_PASSPHRASE))
+		return vk_fail(&f->s, "gpg: signing key %s: the passphrase in %s is "
+		               "wrong", f->signer->fpr, f->passfile);
+	if (f->signer && gpgme_err_code(f->err) == GPG_ERR_CANCELED && !f->passphrase)
+		return vk_fail(&f->s, "gpg: signing key %s needs a passphrase and "
+		               "gpg-agent has none cached: preset it in the agent or "
+		               "name a passphrase_file", f->signer->fpr);
+	if (f->err) {
+		gpgme_encrypt_result_t er = gpgme_op_encrypt_result(f->ctx);
+
+		if (er && er->invalid_recipients)
+			return vk_fail(&f->s, "gpg: recipient %s is not usable: %s",
+			               er->invalid_recipients->fpr,
+			               gpgme_strerror(er->invalid_recipients->reason));
+		return vk_fail(&f->s, "gpg: cannot %s: %s",
+		               f->signer ? "encrypt and sign" : "encrypt",
+		               gpgme_strerror(f->err));
+	}
+	if (f->signer) {
+		gpgme_sign_result_t sr = gpgme_op_sign_result(f->ctx);
+
+		if (sr == NULL || sr->invalid_signers || sr->signatures == NULL)
+			return vk_fail(&f->s, "gpg: signing with %s failed",
+			               f->signer->fpr);
+	}
+	return 0;
+}
+
+static ssize_t gpg_read(struct vk_stream *s, void *buf, size_t n)
+{
+	struct gpg_filter *f = (struct gpg_filter *)s;
+
+	if (!f->started && gpg_start(f) < 0)
+		return -1;
+	if (f->off == f->len) {
+		f->off = f->len = 0;
+		while (f->len < OUT_TARGET && !f->done)
+			if (gpg_round(f) < 0)
+				return -1;
+	}
+	if (f->off < f->len) {
+		if (n > f->len - f->off)
+			n = f->len - f->off;
+		memcpy(buf, f->buf + f->off, n);
+		f->off += n;
+		return (ssize_t)n;
+	}
+	return gpg_finish(f);
+}
+
+static void gpg_release(struct vk_stream *s)
+{
+	struct gpg_filter *f = (struct gpg_filter *)s;
+	int i;
+
+	/* an unfinished operation is cancelled: gpgme closes gpg's pipes and
+	 * gpg, left without input, exits */
+	if (f->ctx && f->started && !f->done)
+		gpgme_cancel(f->ctx);
+	if (f->ctx)
+		gpgme_release(f->ctx);
+	f->ctx = NULL;
+	if (f->in)
+		gpgme_data_release(f->in);
+	if (f->out)
+		gpgme_data_release(f->out);
+	f->in = f->out = NULL;
+	for (i = 0; f->keys[i]; i++)
+		gpgme_key_unref(f->keys[i]);
+	f->keys[0] = NULL;
+	if (f->signer)
+		gpgme_key_unref(f->signer);
+	f->signer = NULL;
+	if (f->passphrase) {
+		explicit_bzero(f->passphrase, PASS_MAX + 1);
+		free(f->passphrase);
+	}
+	f->passphrase = NULL;
+	free(f->buf);
+	f->buf = NULL;
+}
+
+static void push_string_list(lua_State *L, const char *field,
+                             const char *first, size_t stride, int n)
+{
+	int i;
+
+	lua_createtable(L, n, 0);
+	for (i = 0; i < n; i++) {
+		lua_pushstring(L, first + (size_t)i * stride);
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, field);
+}
+
+static void gpg_info(struct vk_stream *s, lua_State *L)
+{
+	struct gpg_filter *f = (struct gpg_filter *)s;
+	int i;
+
+	if (f->mode == GPG_ENCRYPT) {
+		push_string_list(L, "recipients", f->key_fpr[0], sizeof f->key_fpr[0],
+		                 f->nkeys);
+		if (f->signer_fpr[0]) {
+			lua_pushstring(L, f->signer_fpr);
+			lua_setfield(L, -2, "signer");
+		}
+		return;
+	}
+	if (s->state != VK_EOF && s->state != VK_FAILED)
+		return;
+	push_string_list(L, "encrypted_to", f->enc_to[0], sizeof f->enc_to[0],
+	                 f->nenc_to);
+	lua_createtable(L, f->nsigs, 0);
+	for (i = 0; i < f->nsigs; i++) {
+		lua_createtable(L, 0, 3);
+		lua_pushstring(L, f->sigs[i].fpr);
+		lua_setfield(L, -2, "fingerprint");
+		lua_pushstring(L, f->sigs[i].status);
+		lua_setfield(L, -2, "status");
+		lua_pushboolean(L, strcmp(f->sigs[i].status, "good") == 0);
+		lua_setfield(L, -2, "good");
+		lua_rawseti(L, -2, i + 1);
+	}
+	lua_setfield(L, -2, "signatures");
+}
+
+static const struct vk_stream_ops encrypt_ops = {
+	.name = "gpg encrypt",
+	.read = gpg_read,
+	.release = gpg_release,
+	.info = gpg_info,
+};
+
+static const struct vk_stream_ops decrypt_ops = {
+	.name = "gpg decrypt",
+	.read = gpg_read,
+	.release = gpg_release,
+	.info = gpg_info,
+};
+
+/* opts.field as a string, or NULL when absent. */
+static const char *opt_string(lua_State *L, int opts, const char *field)
+{
+	const char *v = NULL;
+
+	if (lua_type(L, opts) != LUA_TTABLE)
+		return NULL;
+	lua_getfield(L, opts, field);
+	if (!lua_isnil(L, -1))
+		v = luaL_checkstring(L, -1); /* kept alive by opts */
+	lua_pop(L, 1);
+	return v;
+}
+
+/* Set up the context, the data objects and the passphrase of a filter. */
+static int filter_setup(struct gpg_filter *f, const char *homedir,
+                        const char *passfile, char *err, size_t errlen)
+{
+	gpgme_error_t e;
+
+	f->ctx = new_ctx(homedir, err, errlen);
+	if (f->ctx == NULL)
+		return -1;
+	if (passfile) {
+		snprintf(f->passfile, sizeof f->passfile, "%s", passfile);
+		if (read_passphrase(passfile, &f->passphrase, err, errlen) < 0)
+			return -1;
+		gpgme_set_pinentry_mode(f->ctx, GPGME_PINENTRY_MODE_LOOPBACK);
+		gpgme_set_passphrase_cb(f->ctx, passphrase_cb, f);
+	} else {
+		/* the agent's cached passphrase, or an error: never a prompt */
+		gpgme_set_pinentry_mode(f->ctx, GPGME_PINENTRY_MODE_CANCEL);
+	}
+	e = gpgme_data_new_from_cbs(&f->in, &in_cbs, f);
+	if (!e)
+		e = gpgme_data_new_from_cbs(&f->out, &out_cbs, f);
+	if (e) {
+		snprintf(err, errlen, "gpg: %s", gpgme_strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+static struct gpg_filter *push_filter(lua_State *L, enum gpg_mode mode)
+{
+	struct gpg_filter *f;
+
+	vk_stream_check(L, 1);
+	f = (struct gpg_filter *)vk_stream_push(L, sizeof *f,
+		mode == GPG_ENCRYPT ? &encrypt_ops : &decrypt_ops);
+	f->mode = mode;
+	vk_stream_adopt(L, -1, 1);
+	vk_open(&f->s);
+	return f;
+}
+
+/* Resolve the recipients (opts.recipients) and the signer (opts.sign). */
+static int resolve_keys(lua_State *L, struct gpg_filter *f, const char *sign,
+                        char *err, size_t errlen)
+{
+	struct key_check kc;
+	lua_Integer i, n;
+
+	lua_getfield(L, 2, "recipients");
+	if (lua_type(L, -1) != LUA_TTABLE || (n = luaL_len(L, -1)) == 0) {
+		lua_pop(L, 1);
+		snprintf(err, errlen, "gpg: encrypt needs at least one recipient");
+		return -1;
+	}
+	if (n > MAX_KEYS) {
+		lua_pop(L, 1);
+		snprintf(err, errlen, "gpg: at most %d recipients", MAX_KEYS);
+		return -1;
+	}
+	for (i = 1; i <= n; i++) {
+		const char *name;
+
+		lua_rawgeti(L, -1, i);
+		name = lua_tostring(L, -1);
+		if (name == NULL) {
+			lua_pop(L, 2);
+			snprintf(err, errlen, "gpg: recipient %d is not a string", (int)i);
+			return -1;
+		}
+		if (find_key(f->ctx, name, USE_ENCRYPT, &kc, err, errlen) < 0) {
+			lua_pop(L, 2);
+			return -1;
+		}
+		f->keys[i - 1] = kc.key; /* owned from here, even if unusable */
+		if (kc.problem) {
+			key_problem(&kc, name, USE_ENCRYPT, err, errlen);
+			lua_pop(L, 2);
+			return -1;
+		}
+		snprintf(f->key_fpr[f->nkeys++], sizeof f->key_fpr[0], "%s", kc.key->fpr);
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	if (sign == NULL)
+		return 0;
+	if (find_key(f->ctx, sign, USE_SIGN, &kc, err, errlen) < 0)
+		return -1;
+	f->signer = kc.key;
+	if (kc.problem) {
+		key_problem(&kc, sign, USE_SIGN, err, errlen);
+		return -1;
+	}
+	gpgme_signers_clear(f->ctx);
+	if (gpgme_signers_add(f->ctx, f->signer) != 0) {
+		snprintf(err, errlen, "gpg: cannot sign with %s", f->signer->fpr);
+		return -1;
+	}
+	snprintf(f->signer_fpr, sizeof f->signer_fpr, "%s", f->signer->fpr);
+	return 0;
+}
+
+/* lua: gpg.encrypt(up, {recipients = {...}, sign =, homedir =,
+ *      passphrase_file =, compress = false}) -> stream of the OpenPGP
+ *      message; its info() has recipients (fingerprints) and signer.
+ *      A recipient or signer that cannot be used fails the stream before
+ *      anything is read from up. */
+static int l_encrypt(lua_State *L)
+{
+	struct gpg_filter *f;
+	const char *homedir, *passfile, *sign;
+	char err[512];
+	int compress;
+
+	luaL_checktype(L, 2, LUA_TTABLE);
+	homedir = opt_string(L, 2, "homedir");
+	passfile = opt_string(L, 2, "passphrase_file");
+	sign = opt_string(L, 2, "sign");
+	lua_getfield(L, 2, "compress");
+	compress = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	f = push_filter(L, GPG_ENCRYPT);
+	f->compress = compress;
+	if (filter_setup(f, homedir, passfile, err, sizeof err) < 0 ||
+	    resolve_keys(L, f, sign, err, sizeof err) < 0)
+		vk_fail(&f->s, "%s", err);
+	return 1;
+}
+
+/* lua: gpg.decrypt(up, {homedir =, passphrase_file =}) -> stream of the
+ *      plaintext; once it has ended, info() has encrypted_to (key ids) and
+ *      signatures ({fingerprint, status, good}). */
+static int l_decrypt(lua_State *L)
+{
+	struct gpg_filter *f;
+	const char *homedir, *passfile;
+	char err[512];
+
+	homedir = opt_string(L, 2, "homedir");
+	passfile = opt_string(L, 2, "passphrase_file");
+	f = push_filter(L, GPG_DECRYPT);
+	if (filter_setup(f, homedir, passfile, err, sizeof err) < 0)
+		vk_fail(&f->s, "%s", err);
+	return 1;
+}
+
+/* lua: gpg.key(name, {use = "encrypt"|"sign", homedir =})
+ *      -> {fingerprint, uid, expires (0: never), usable, problem}
+ *      | fail, message (no such key, or several) */
+static int l_key(lua_State *L)
+{
+	const char *name = luaL_checkstring(L, 1);
+	const char *homedir = opt_string(L, 2, "homedir");
+	const char *use_s = opt_string(L, 2, "use");
+	enum key_use use = USE_ENCRYPT;
+	struct key_check kc;
+	gpgme_ctx_t ctx;
+	char err[512];
+
+	if (use_s && strcmp(use_s, "sign") == 0)
+		use = USE_SIGN;
+	else if (use_s && strcmp(use_s, "encrypt") != 0)
+		return luaL_error(L, "gpg.key: use must be \"encrypt\" or \"sign\"");
+	ctx = new_ctx(homedir, err, sizeof err);
+	if (ctx == NULL)
+		return vk_pushfail(L, "%s", err);
+	if (find_key(ctx, name, use, &kc, err, sizeof err) < 0) {
+		gpgme_release(ctx);
+		return vk_pushfail(L, "%s", err);
+	}
+	lua_createtable(L, 0, 5);
+	lua_pushstring(L, kc.key->fpr);
+	lua_setfield(L, -2, "fingerprint");
+	lua_pushstring(L, uid_of(kc.key));
+	lua_setfield(L, -2, "uid");
+	lua_pushinteger(L, kc.expires);
+	lua_setfield(L, -2, "expires");
+	lua_pushboolean(L, kc.problem == NULL);
+	lua_setfield(L, -2, "usable");
+	if (kc.problem) {
+		lua_pushstring(L, kc.problem);
+		lua_setfield(L, -2, "problem");
+	}
+	gpgme_key_unref(kc.key);
+	gpgme_release(ctx);
+	return 1;
+}
+
+static const luaL_Reg funcs[] = {
+	{"encrypt", l_encrypt},
+	{"decrypt", l_decrypt},
+	{"key", l_key},
+	{NULL, NULL},
+};
+
+int luaopen_vakap_gpg(lua_State *L)
+{
+	gpgme_check_version(NULL);
+	luaL_newlib(L, funcs);
+	return 1;
+}
