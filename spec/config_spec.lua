@@ -231,6 +231,32 @@ end
 			assert_error_at(err, "vakap.lua", 2, { "dir expects a path" })
 		end)
 
+		it("takes encrypt = gpg { ... }, with paths relative to vakap.lua", function()
+			local cfg = load { ["vakap.lua"] = 'encrypt = gpg { recipients = { "ops@example.com", "ABCD" },\n'
+				.. '  sign = "backup@example.com", homedir = "keys", passphrase_file = "/etc/vakap/pass" }\n' }
+			local enc = cfg.settings.encrypt
+			assert.same({ "ops@example.com", "ABCD" }, enc.recipients)
+			assert.same({ "gpg", "backup@example.com", dir .. "/keys", "/etc/vakap/pass" },
+				{ enc.kind, enc.sign, enc.homedir, enc.passphrase_file })
+		end)
+
+		it("rejects gpg without recipients", function()
+			local err = load_error { ["vakap.lua"] = '\nencrypt = gpg { recipients = {} }\n' }
+			assert_error_at(err, "vakap.lua", 2, { "gpg: option 'recipients'", "name at least one key" })
+			err = load_error { ["vakap.lua"] = 'encrypt = gpg { sign = "x" }\n' }
+			assert_error_at(err, "vakap.lua", 1, { "gpg: option 'recipients' is required" })
+		end)
+
+		it("rejects an unknown gpg option, suggesting the one meant", function()
+			local err = load_error { ["vakap.lua"] = 'encrypt = gpg { recipient = { "a" } }\n' }
+			assert_error_at(err, "vakap.lua", 1, { "unknown option 'recipient'", "(did you mean 'recipients'?)" })
+		end)
+
+		it("rejects encrypt that is not declared with gpg", function()
+			local err = load_error { ["vakap.lua"] = 'encrypt = { recipients = { "a" } }\n' }
+			assert_error_at(err, "vakap.lua", 1, { "setting 'encrypt'", "must be declared with gpg {" })
+		end)
+
 		it("rejects a name it does not offer, suggesting the one meant", function()
 			local err = load_error { ["vakap.lua"] = 'storage = dirr "/x"\n' }
 			assert_error_at(err, "vakap.lua", 1, { "unknown name 'dirr'", "(did you mean 'dir'?)" })
@@ -325,6 +351,22 @@ site "a" {
 		it("rejects a site name that is not a string", function()
 			local err = load_error { ["sites.d/a.lua"] = 'site(42) { host = "local" }\n' }
 			assert_error_at(err, "sites.d/a.lua", 1, { "site name (a number) must be" })
+		end)
+
+		it("lets a site encrypt to its own keys, or not at all", function()
+			local cfg = load {
+				["vakap.lua"] = 'encrypt = gpg { recipients = { "all@example.com" } }\n',
+				["sites.d/a.lua"] = 'site "own" { host = "local", encrypt = gpg { recipients = { "own@example.com" } } }\n'
+					.. 'site "plain" { host = "local", encrypt = false }\nsite "default" { host = "local" }\n',
+			}
+			assert.same({ "own@example.com" }, cfg.sites_by_name.own.encrypt.recipients)
+			assert.is_false(cfg.sites_by_name.plain.encrypt)
+			assert.is_nil(cfg.sites_by_name.default.encrypt)
+		end)
+
+		it("rejects a site encrypt that is neither gpg { } nor false", function()
+			local err = load_error { ["sites.d/a.lua"] = 'site "x" {\n  host = "local",\n  encrypt = true }\n' }
+			assert_error_at(err, "sites.d/a.lua", 1, { "site 'x': option 'encrypt'", "must be gpg { recipients = { ... } }, or false" })
 		end)
 
 		it("rejects an unknown site option, suggesting the one meant", function()

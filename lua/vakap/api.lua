@@ -96,6 +96,7 @@ M.vakap = {
 	compress = require "vakap.compress",
 	hash = require "vakap.hash",
 	tar = require "vakap.tar",
+	gpg = require "vakap.gpg",
 	duration = util.duration,
 	human_size = util.human_size,
 	human_duration = util.human_duration,

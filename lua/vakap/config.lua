@@ -3,6 +3,7 @@
 -- checked before anything runs; every mistake is an error naming the file
 -- and line.
 local api = require "vakap.api"
+local encryption = require "vakap.encryption"
 local fs = require "vakap.fs"
 local schema = require "vakap.schema"
 local util = require "vakap.util"
@@ -23,8 +24,13 @@ local function check_compress(v)
 	return true
 end
 
+local function is_gpg(v)
+	return type(v) == "table" and v.kind == "gpg", "must be declared with gpg { recipients = { ... } }"
+end
+
 local settings_spec = {
 	storage = { type = "table" },
+	encrypt = { type = "table", check = is_gpg },
 	compress = { type = "string", default = "zstd", check = check_compress },
 	retention = { type = "table" },
 	stale_after = { type = "duration", default = "26h" },
@@ -42,6 +48,11 @@ local site_spec = {
 	vars = { type = "table", default = {} },
 	stale_after = { type = "duration" },
 	compress = { type = "string", check = check_compress },
+	encrypt = { type = "any", check = function(v)
+		if v == false then return true end
+		local ok = is_gpg(v)
+		return ok, "must be gpg { recipients = { ... } }, or false for no encryption"
+	end },
 }
 
 local function copy(t)
@@ -117,9 +128,27 @@ local function lua_files(dir)
 	return out
 end
 
+-- gpg { recipients = {...}, sign =, homedir =, passphrase_file = }, in
+-- vakap.lua and sites.d; paths are relative to the configuration.
+local function gpg_constructor(cfg)
+	return function(opts)
+		local where = api.where(2)
+		if type(opts) ~= "table" then
+			error(("%s: gpg expects a table of options: gpg { recipients = { \"FINGERPRINT\" } }"):format(where), 0)
+		end
+		local enc, err = schema.check(encryption.spec, opts, where .. ": gpg")
+		if not enc then error(err, 0) end
+		enc.kind, enc.where = "gpg", where
+		if enc.homedir then enc.homedir = join(cfg.dir, enc.homedir) end
+		if enc.passphrase_file then enc.passphrase_file = join(cfg.dir, enc.passphrase_file) end
+		return enc
+	end
+end
+
 local function load_settings(cfg, path)
 	local given = {}
 	local env = sandbox({
+		gpg = gpg_constructor(cfg),
 		dir = function(p)
 			local where = api.where(2)
 			if type(p) ~= "string" or p == "" then
@@ -227,6 +256,7 @@ local function load_sites(cfg, files)
 		end
 	end
 	names.vakap = api.vakap
+	names.gpg = gpg_constructor(cfg)
 	for _, path in ipairs(files) do
 		run_file(path, sandbox(names))
 		local first
@@ -242,7 +272,7 @@ end
 
 -- Names a component type may not take: sites.d files already see them.
 local reserved = base_env()
-reserved.site, reserved.vakap = true, true
+reserved.site, reserved.vakap, reserved.gpg = true, true, true
 
 local function register(kind, registry, builtin, path)
 	return function(name)

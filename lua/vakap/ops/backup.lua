@@ -1,7 +1,8 @@
--- The backup op: each component's stream, compressed, hashed and stored;
--- then, only when the whole stream ended cleanly, its manifest.
+-- The backup op: each component's stream, compressed, encrypted, hashed and
+-- stored; then, only when the whole stream ended cleanly, its manifest.
 local vakap = require("vakap.api").vakap
 local catalog = require "vakap.catalog"
+local encryption = require "vakap.encryption"
 local proc = require "vakap.proc"
 local util = require "vakap.util"
 
@@ -13,8 +14,8 @@ local function compression(site, ctx)
 	return alg, tonumber(level)
 end
 
--- -> manifest | nil, err
-local function backup_component(site, c, ctx)
+-- enc: the prepared encryption, or nil.  -> manifest | nil, err
+local function backup_component(site, c, ctx, enc)
 	local started, t0 = util.now(), proc.clock()
 	local stamp = util.stamp(started)
 	local src, info = c.def.backup(c, site, ctx)
@@ -28,6 +29,10 @@ local function backup_component(site, c, ctx)
 	else
 		s = vakap.compress[alg](s, level)
 		ext = ext .. "." .. extensions[alg]
+	end
+	if enc then
+		s = encryption.encrypt(s, enc, alg ~= "none" or info.compressed)
+		ext = ext .. ".gpg"
 	end
 	local hashed <close> = vakap.hash.sha256(s)
 	local key = catalog.data_key(site.name, c.name, stamp, ext)
@@ -51,7 +56,7 @@ local function backup_component(site, c, ctx)
 		sha256 = hashed:info().sha256,
 		input_bytes = srcinfo.bytes,
 		compression = alg,
-		encryption = vakap.json.null,
+		encryption = enc and encryption.manifest(enc) or vakap.json.null,
 		options = c.options,
 		source = { command = info.command, exit_status = srcinfo.exit_status },
 		duration = proc.clock() - t0,
@@ -70,8 +75,11 @@ return vakap.op "backup" {
 
 	run = function(site, ctx)
 		local rows, failed = {}, {}
+		-- every key is checked before any data is read: fail closed
+		local enc = encryption.for_site(site.config, ctx.settings)
+		enc = enc and encryption.prepare(enc)
 		for _, c in ipairs(site.components) do
-			local ok, m, err = pcall(backup_component, site, c, ctx)
+			local ok, m, err = pcall(backup_component, site, c, ctx, enc)
 			if ok and m then
 				rows[#rows + 1] = { component = c.name, ok = true, object = m.object, size = m.size,
 					input_bytes = m.input_bytes, sha256 = m.sha256, duration = m.duration }

@@ -1,21 +1,45 @@
--- The check op: can each site's host be reached, and does each component
--- find what it needs there (its directory, its command)?
+-- The check op: can each site's host be reached, does each component find
+-- what it needs there (its directory, its command), and is every key its
+-- backups are encrypted to or signed with usable, and for how long?
 local vakap = require("vakap.api").vakap
+local encryption = require "vakap.encryption"
+local util = require "vakap.util"
+
+-- One row per key: usable (and until when), expiring soon, or not usable.
+local function key_rows(site, ctx, rows, problems)
+	local enc = encryption.for_site(site.config, ctx.settings)
+	if not enc then return end
+	local now = util.now()
+	for _, k in ipairs(encryption.keys(enc)) do
+		local what = k.role == "recipient" and "gpg recipient" or "gpg signer"
+		local warning = encryption.expiry_warning(k, now)
+		local detail = k.problem or warning or ("%s (%s), expires %s"):format(k.fingerprint, k.uid,
+			k.expires and os.date("!%Y-%m-%d", k.expires) or "never")
+		rows[#rows + 1] = { component = what, state = k.problem and "FAILED" or warning and "warn" or "ok",
+			ok = not k.problem, detail = detail, fingerprint = k.fingerprint, expires = k.expires }
+		if k.problem then problems[#problems + 1] = k.problem end
+	end
+end
 
 return vakap.op "check" {
-	description = "Check that each site's host and components are usable",
+	description = "Check that each site's host, components and keys are usable",
 	record = false,
 
-	run = function(site)
+	run = function(site, ctx)
 		local rows, problems = {}, {}
+		key_rows(site, ctx, rows, problems)
 		site:connection()
 		for _, c in ipairs(site.components) do
 			local ok, err = true, nil
 			if c.def.check then
 				local fine, res, e = pcall(c.def.check, c, site)
-				ok, err = fine and res, fine and e or res
+				if not fine then
+					ok, err = false, res
+				elseif not res then
+					ok, err = false, e or "check failed"
+				end
 			end
-			rows[#rows + 1] = { component = c.name, ok = ok and true or false, problem = err }
+			rows[#rows + 1] = { component = c.name, ok = ok, state = ok and "ok" or "FAILED", detail = err }
 			if not ok then problems[#problems + 1] = ("%s: %s"):format(c.name, err) end
 		end
 		return { host = site.host, components = rows },
@@ -30,7 +54,7 @@ return vakap.op "check" {
 			else
 				for _, c in ipairs(r.result.components) do
 					lines[#lines + 1] = ("%-20s %-14s %-7s %s"):format(r.site, c.component,
-						c.ok and "ok" or "FAILED", c.problem or "")
+						c.state, c.detail or "")
 				end
 			end
 		end
