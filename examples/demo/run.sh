@@ -19,6 +19,16 @@ printf '# Hello\n' > data/blog/posts/hello.md
 (cd data/blog && git init -q && git add -A &&
  git -c user.name=demo -c user.email=demo@example.invalid commit -qm "first post")
 
+# A throwaway key in a keyring of the demo's own, that the backups are
+# encrypted to (see vakap.lua).  A real setup keeps the secret key away
+# from the backup host: only the public key is needed to back up.
+if [ ! -d gnupg ]; then
+	mkdir -m 700 gnupg
+	gpg --homedir gnupg --batch --quiet --passphrase '' \
+		--quick-gen-key 'vakap demo <demo@vakap.invalid>' default default 1y 2>/dev/null
+fi
+trap 'gpgconf --homedir gnupg --kill all 2>/dev/null || true' EXIT
+
 echo "== vakap list"
 $vakap -c vakap.lua list
 echo
@@ -34,5 +44,8 @@ echo
 echo "== vakap status"
 $vakap -c vakap.lua status
 echo
+echo "== vakap check"
+$vakap -c vakap.lua check
+echo
 echo "Backups are in $(pwd)/backups; restore one by hand with:"
-echo "  zstd -dc backups/shop/db/*.sql.zst | sqlite3 copy.db"
+echo "  gpg --homedir gnupg -d backups/shop/db/<STAMP>.sql.zst.gpg | zstd -dc | sqlite3 copy.db"
