@@ -68,11 +68,7 @@ function Dir:get(key)
 end
 
 function Dir:get_string(key)
-	local s, err = self:get(key)
-	if not s then return nil, err end
-	local data, rerr = s:readall(64 * 1024 * 1024)
-	s:close()
-	return data, rerr
+	return storage.read_string(self, key)
 end
 
 local function walk(root, rel, out, with_temp)
@@ -128,13 +124,8 @@ end
 function Dir:check()
 	local ok, err = fs.mkdir(self.root)
 	if not ok then return nil, err end
-	local key = (".vakap-check-%d"):format(proc.pid())
-	ok, err = self:put_string(key, "vakap", { replace = true })
-	if not ok then return nil, "not writable: " .. err end
-	local back
-	back, err = self:get_string(key)
-	self:delete({ key })
-	if back ~= "vakap" then return nil, "cannot read back what was written: " .. tostring(err) end
+	ok, err = storage.probe(self)
+	if not ok then return nil, err end
 	return { reachable = true, writable = true }
 end
 
