@@ -223,7 +223,22 @@ end
 
 		it("rejects storage that is not declared with dir", function()
 			local err = load_error { ["vakap.lua"] = 'storage = { path = "/x" }\n' }
-			assert.equal(dir .. "/vakap.lua: storage must be declared with dir \"PATH\"", err)
+			assert.equal(dir .. "/vakap.lua: storage must be declared with dir \"PATH\" or s3 { bucket = ... }", err)
+		end)
+
+		it("takes storage = s3 { ... }", function()
+			local cfg = load { ["vakap.lua"] = 'storage = s3 { bucket = "my-backups", prefix = "vakap/",\n'
+				.. '  region = "eu-west-3", endpoint = "http://127.0.0.1:9000", profile = "b", path_style = true }\n' }
+			local st = cfg.settings.storage
+			assert.same({ "s3", "my-backups", "vakap/", "eu-west-3", "http://127.0.0.1:9000", "b", true },
+				{ st.kind, st.bucket, st.prefix, st.region, st.endpoint, st.profile, st.path_style })
+		end)
+
+		it("rejects s3 storage without a bucket, or with a bad endpoint", function()
+			local err = load_error { ["vakap.lua"] = 'storage = s3 { prefix = "x" }\n' }
+			assert_error_at(err, "vakap.lua", 1, { "s3: option 'bucket' is required" })
+			err = load_error { ["vakap.lua"] = '\nstorage = s3 { bucket = "b", endpoint = "s3.example.com" }\n' }
+			assert_error_at(err, "vakap.lua", 2, { "s3: option 'endpoint'", "is a URL like https://s3.example.com" })
 		end)
 
 		it("rejects dir without a path", function()

@@ -27,7 +27,7 @@ describe("storage.dir", function()
 	it("is what storage.open makes of dir \"PATH\"", function()
 		local s = storage.open({ kind = "dir", path = root })
 		assert.same({ "dir", root, "dir " .. root }, { s.kind, s.root, s:describe() })
-		assert.same({ nil, "storage kind 's3' is not supported" }, { storage.open({ kind = "s3" }) })
+		assert.same({ nil, "storage kind 'ftp' is not supported" }, { storage.open({ kind = "ftp" }) })
 	end)
 
 	describe("put", function()

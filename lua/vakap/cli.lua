@@ -4,6 +4,7 @@
 -- 130 interrupted.
 local argparse = require "argparse"
 local api = require "vakap.api"
+local catalog = require "vakap.catalog"
 local config = require "vakap.config"
 local filter = require "vakap.filter"
 local log = require "vakap.log"
@@ -41,7 +42,13 @@ local function parser()
 	add_filters(p:command("status", "Last good backup of each component; exit 1 if any is stale or missing."))
 		:option("--stale-after", "Age past which a backup is stale (default: stale_after in vakap.lua).")
 	p:command("ops", "List the ops available, with their descriptions.")
-	add_filters(p:command("check", "Check the configuration, the storage, and each site's host and components."))
+	add_filters(p:command("check", "Check the configuration, the storage, and each site's host, components and keys."))
+		:flag("--abort-uploads", "Abort the incomplete multipart uploads older than a day (s3 storage).")
+	local url = p:command("url", "Print a time-limited download link for a stored backup (s3 storage).")
+	url:argument("site", "The site.")
+	url:argument("component", "The component.")
+	url:option("--at", "The newest backup at or before this time (default: the newest).")
+	url:option("--expires", "How long the link works (at most 7d).", "1h")
 	p:command("version", "Print vakap's version.")
 	return p
 end
@@ -142,17 +149,75 @@ local function run_op(cfg, op, a, extra)
 	return code
 end
 
+-- What check says of incomplete multipart uploads: one line each.
+local function upload_lines(res, abort)
+	local lines = {}
+	for _, u in ipairs(res and res.stale_uploads or {}) do
+		local state = not abort and "incomplete (vakap check --abort-uploads removes it)"
+			or u.aborted and "aborted" or ("abort FAILED: " .. tostring(u.error))
+		lines[#lines + 1] = ("storage: upload of %s started %s: %s"):format(u.key, u.initiated, state)
+	end
+	return lines
+end
+
 local function cmd_check(cfg, a)
 	local st = open_storage(cfg)
-	local res, err = st:check()
-	local text = ("storage: %s: %s"):format(st:describe(), res and "ok (reachable, writable)" or ("FAILED: " .. err))
+	local res, err = st:check({ abort_uploads = a.abort_uploads })
+	local lines = { ("config: %s: ok (%d sites)"):format(cfg.file, #cfg.sites),
+		("storage: %s: %s"):format(st:describe(), res and "ok (reachable, writable)" or ("FAILED: " .. err)) }
+	for _, l in ipairs(upload_lines(res, a.abort_uploads)) do lines[#lines + 1] = l end
 	local code = run_op(cfg, cfg.ops.check, a, {
-		storage = st, text = ("config: %s: ok (%d sites)\n%s"):format(cfg.file, #cfg.sites, text),
+		storage = st, text = table.concat(lines, "\n"),
 		json = { config = { file = cfg.file, ok = true, sites = #cfg.sites },
-			storage = { kind = st.kind, describe = st:describe(), ok = res ~= nil, error = err } },
+			storage = { kind = st.kind, describe = st:describe(), ok = res ~= nil, error = err,
+				stale_uploads = res and res.stale_uploads or nil } },
 	})
 	if not res and code == 0 then code = 1 end
 	return code
+end
+
+-- vakap url SITE COMPONENT [--at TIME] [--expires 1h]
+local function cmd_url(cfg, a)
+	local site = cfg.sites_by_name[a.site]
+	if not site then error(("no site '%s' in the configuration"):format(a.site), 0) end
+	local expires, derr = util.duration(a.expires)
+	if not expires then error("--expires: " .. derr, 0) end
+	if expires < 1 or expires > 7 * 86400 then error("--expires: a link works from 1s to 7d", 0) end
+	local at = util.now()
+	if a.at then
+		local t, terr = util.parse_time(a.at)
+		if not t then error("--at: " .. terr, 0) end
+		at = t
+	end
+	local st = open_storage(cfg)
+	if not st.presign then
+		error(("vakap url needs s3 storage; %s holds plain files"):format(st:describe()), 0)
+	end
+	local entries, err = st:list(("%s/%s/"):format(site.name, a.component))
+	if not entries then
+		io.stderr:write("vakap: ", err, "\n")
+		return 2
+	end
+	local comp = catalog.scan(site.name, entries).components[a.component]
+	local chosen
+	for _, b in ipairs(comp and comp.backups or {}) do
+		if b.time <= at and b.data then
+			chosen = b
+			break
+		end
+	end
+	if not chosen then
+		io.stderr:write(("vakap: no backup of %s/%s at or before %s\n"):format(site.name, a.component, util.iso(at)))
+		return 1
+	end
+	local link = st:presign(chosen.data.key, expires)
+	if a.json then
+		print_json({ site = site.name, component = a.component, object = chosen.data.key, size = chosen.data.size,
+			time = util.iso(chosen.time), expires = util.iso(util.now() + expires), url = link })
+	else
+		io.stdout:write(link, "\n")
+	end
+	return 0
 end
 
 local function get_op(cfg, name)
@@ -187,6 +252,7 @@ function M.main(args, version)
 	if a.command == "list" then return cmd_list(cfg, a) end
 	if a.command == "ops" then return cmd_ops(cfg, a) end
 	if a.command == "check" then return cmd_check(cfg, a) end
+	if a.command == "url" then return cmd_url(cfg, a) end
 	local opname = a.command == "run" and a.op or a.command
 	return run_op(cfg, get_op(cfg, opname), a)
 end

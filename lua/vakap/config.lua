@@ -145,10 +145,37 @@ local function gpg_constructor(cfg)
 	end
 end
 
+local s3_spec = {
+	bucket = { type = "string", required = true,
+		check = function(v) return v:match("^[%w.-]+$") ~= nil, "is letters, digits, '.' and '-'" end },
+	prefix = { type = "string", default = "" },
+	region = { type = "string" },
+	endpoint = { type = "string",
+		check = function(v) return v:match("^https?://[^/]+/?$") ~= nil, "is a URL like https://s3.example.com" end },
+	profile = { type = "string" },
+	path_style = { type = "boolean" },
+	retries = { type = "integer", check = function(v) return v >= 0 and v <= 20, "must be from 0 to 20" end },
+	retry_base_ms = { type = "integer", check = function(v) return v >= 1, "must be at least 1" end },
+	stall_timeout = { type = "integer", check = function(v) return v >= 1, "must be at least 1 (seconds)" end },
+}
+
+-- s3 { bucket =, prefix =, region =, endpoint =, profile =, path_style = }
+local function s3_constructor(opts)
+	local where = api.where(2)
+	if type(opts) ~= "table" then
+		error(("%s: s3 expects a table of options: s3 { bucket = \"my-backups\" }"):format(where), 0)
+	end
+	local decl, err = schema.check(s3_spec, opts, where .. ": s3")
+	if not decl then error(err, 0) end
+	decl.kind, decl.where = "s3", where
+	return decl
+end
+
 local function load_settings(cfg, path)
 	local given = {}
 	local env = sandbox({
 		gpg = gpg_constructor(cfg),
+		s3 = s3_constructor,
 		dir = function(p)
 			local where = api.where(2)
 			if type(p) ~= "string" or p == "" then
@@ -171,7 +198,7 @@ local function load_settings(cfg, path)
 	s.stale_after = util.duration(s.stale_after)
 	s.storage = s.storage or { kind = "dir", path = join(cfg.dir, "backups"), where = "(default)" }
 	if s.storage.kind == nil then
-		error(("%s: storage must be declared with dir \"PATH\""):format(path), 0)
+		error(("%s: storage must be declared with dir \"PATH\" or s3 { bucket = ... }"):format(path), 0)
 	end
 	return s
 end

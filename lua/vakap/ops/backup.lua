@@ -14,8 +14,22 @@ local function compression(site, ctx)
 	return alg, tonumber(level)
 end
 
--- enc: the prepared encryption, or nil.  -> manifest | nil, err
-local function backup_component(site, c, ctx, enc)
+-- The size of each component's newest backup, from one listing of the
+-- site: where the storage splits an upload into parts, it starts from it.
+local function previous_sizes(site, ctx)
+	local sizes = {}
+	local entries = ctx.storage:list(site.name .. "/")
+	if not entries then return sizes end
+	for name, comp in pairs(catalog.scan(site.name, entries).components) do
+		local newest = comp.backups[1]
+		if newest and newest.data then sizes[name] = newest.data.size end
+	end
+	return sizes
+end
+
+-- enc: the prepared encryption, or nil; size_hint: the previous backup's
+-- size, or nil.  -> manifest | nil, err
+local function backup_component(site, c, ctx, enc, size_hint)
 	local started, t0 = util.now(), proc.clock()
 	local stamp = util.stamp(started)
 	local src, info = c.def.backup(c, site, ctx)
@@ -38,6 +52,7 @@ local function backup_component(site, c, ctx, enc)
 	local key = catalog.data_key(site.name, c.name, stamp, ext)
 	local put, err = ctx.storage:put(key, hashed, {
 		progress = function(bytes) ctx.progress(bytes, c.name) end,
+		size_hint = size_hint,
 	})
 	local srcinfo = source:info()
 	if not put then return nil, err end
@@ -78,8 +93,9 @@ return vakap.op "backup" {
 		-- every key is checked before any data is read: fail closed
 		local enc = encryption.for_site(site.config, ctx.settings)
 		enc = enc and encryption.prepare(enc)
+		local sizes = previous_sizes(site, ctx)
 		for _, c in ipairs(site.components) do
-			local ok, m, err = pcall(backup_component, site, c, ctx, enc)
+			local ok, m, err = pcall(backup_component, site, c, ctx, enc, sizes[c.name])
 			if ok and m then
 				rows[#rows + 1] = { component = c.name, ok = true, object = m.object, size = m.size,
 					input_bytes = m.input_bytes, sha256 = m.sha256, duration = m.duration }
