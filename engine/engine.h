@@ -11,5 +11,6 @@ int luaopen_vakap_worker(lua_State *L);
 int luaopen_vakap_compress(lua_State *L);
 int luaopen_vakap_hash(lua_State *L);
 int luaopen_vakap_tar(lua_State *L);
+int luaopen_vakap_s3(lua_State *L);
 
 #endif

@@ -6,6 +6,7 @@ set -eu
 PKGS="build-essential pkg-config git ca-certificates
 lua5.4 liblua5.4-dev lua-cjson lua-argparse lua-busted
 libarchive-dev libzstd-dev zlib1g-dev libssl-dev
+libcurl4-openssl-dev libexpat1-dev
 libcmocka-dev valgrind zstd gzip tar coreutils sqlite3
 python3 procps bsdutils"
 

@@ -31,6 +31,7 @@ static const luaL_Reg harness_prims[] = {
 	{"vakap.compress", luaopen_vakap_compress},
 	{"vakap.hash", luaopen_vakap_hash},
 	{"vakap.tar", luaopen_vakap_tar},
+	{"vakap.s3", luaopen_vakap_s3},
 	{NULL, NULL},
 };
 
