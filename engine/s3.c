@@ -406,18 +406,60 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+/* What a transfer's progress callback watches: an interruption, and a
+ * transfer on which no byte moved for `stall` seconds.  (curl's own
+ * CURLOPT_LOW_SPEED_* averages over several seconds: a stall right after
+ * a burst would go unseen for longer than asked.) */
+struct xfer {
+	int cleanup;        /* not stopped by an interruption */
+	int paused;         /* we paused it: not a stall */
+	int stalled;        /* it was stopped for stalling */
+	long stall;         /* seconds */
+	curl_off_t dl, ul;  /* bytes moved at the last change */
+	double last;        /* when they last changed */
+};
+
+static double monotonic(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void xfer_start(struct xfer *x, long stall, int cleanup)
+{
+	memset(x, 0, sizeof *x);
+	x->stall = stall;
+	x->cleanup = cleanup;
+	x->last = monotonic();
+}
+
 static int on_progress(void *ud, curl_off_t dlt, curl_off_t dln,
                        curl_off_t ult, curl_off_t uln)
 {
-	const int *cleanup = ud;
+	struct xfer *x = ud;
+	double now = monotonic();
 
-	(void)dlt, (void)dln, (void)ult, (void)uln;
-	return vk_interrupted && !*cleanup;
+	(void)dlt, (void)ult;
+	if (vk_interrupted && !x->cleanup)
+		return 1;
+	if (dln != x->dl || uln != x->ul || x->paused) {
+		x->dl = dln;
+		x->ul = uln;
+		x->last = now;
+	} else if (now - x->last >= (double)x->stall) {
+		x->stalled = 1;
+		return 1;
+	}
+	return 0;
 }
 
-static int retryable_curl(CURLcode rc)
+static int retryable_curl(CURLcode rc, const struct xfer *x)
 {
 	switch (rc) {
+	case CURLE_ABORTED_BY_CALLBACK:
+		return x->stalled;
 	case CURLE_COULDNT_CONNECT:
 	case CURLE_OPERATION_TIMEDOUT:
 	case CURLE_GOT_NOTHING:
@@ -449,7 +491,8 @@ static void endpoint_url(struct client *c, char *out, size_t len)
 
 /* What went wrong with a transfer curl could not finish. */
 static void describe_curl(struct client *c, CURL *e, CURLcode rc,
-                          const char *what, char *err, size_t len)
+                          const struct xfer *x, const char *what, char *err,
+                          size_t len)
 {
 	long oserr = 0;
 	char ep[300];
@@ -457,6 +500,11 @@ static void describe_curl(struct client *c, CURL *e, CURLcode rc,
 
 	curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &oserr);
 	endpoint_url(c, ep, sizeof ep);
+	if (rc == CURLE_ABORTED_BY_CALLBACK && x->stalled) {
+		msgf(err, len, "s3: %s: the transfer stalled (no data for %ld s)",
+		     what, x->stall);
+		return;
+	}
 	if (rc == CURLE_ABORTED_BY_CALLBACK && vk_interrupted) {
 		msgf(err, len, "s3: %s: interrupted", what);
 		return;
@@ -468,13 +516,11 @@ static void describe_curl(struct client *c, CURL *e, CURLcode rc,
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
 		curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &connected);
-		if (connected == 0)
+		if (connected == 0) {
 			msgf(err, len, "s3: cannot connect to %s: no answer "
-			         "within %ld s", ep, c->connect_timeout);
-		else
-			msgf(err, len, "s3: %s: the transfer stalled (no "
-			         "data for %ld s)", what, c->stall_timeout);
-		return;
+			     "within %ld s", ep, c->connect_timeout);
+			return;
+		}
 	}
 	msgf(err, len, "s3: %s: %s%s%s", what, curl_easy_strerror(rc),
 	         oserr ? ": " : "", oserr ? strerror((int)oserr) : "");
@@ -643,16 +689,14 @@ static struct curl_slist *signed_headers(struct client *c, const char *method,
 	return list;
 }
 
-static void common_options(struct client *c, CURL *e, int *cleanup)
+static void common_options(struct client *c, CURL *e, struct xfer *x)
 {
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, c->connect_timeout);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, c->stall_timeout);
 	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(e, CURLOPT_XFERINFODATA, cleanup);
+	curl_easy_setopt(e, CURLOPT_XFERINFODATA, x);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 }
 
@@ -685,6 +729,7 @@ static int s3_request(struct client *c, const struct request *rq,
 	struct s3_header extra[4];
 	size_t nextra = 0;
 	int attempt, attempts = c->retries + 1, rc = -1, cleanup = rq->cleanup;
+	struct xfer x;
 
 	memset(rs, 0, sizeof *rs);
 	rs->length = -1;
@@ -738,7 +783,8 @@ static int s3_request(struct client *c, const struct request *rq,
 		rs->upload_len = rq->body_len;
 		rs->upload_pos = 0;
 		curl_easy_reset(e);
-		common_options(c, e, &cleanup);
+		xfer_start(&x, c->stall_timeout, cleanup);
+		common_options(c, e, &x);
 		curl_easy_setopt(e, CURLOPT_URL, url.p);
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -774,8 +820,8 @@ static int s3_request(struct client *c, const struct request *rq,
 				msgf(err, errlen, "s3: %s: answer larger than "
 				         "%d bytes", rq->what, MAX_RESPONSE);
 			else
-				describe_curl(c, e, cc, rq->what, err, errlen);
-			retry = retryable_curl(cc);
+				describe_curl(c, e, cc, &x, rq->what, err, errlen);
+			retry = retryable_curl(cc, &x);
 		} else {
 			curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &rs->status);
 			if (rs->status >= 200 && rs->status < 300) {
@@ -1469,7 +1515,7 @@ struct get_source {
 	long status;        /* of the current answer */
 	int headers_done, done, paused, running, attempts;
 	int headers_done_now; /* the headers ended during this step */
-	int cleanup;        /* for on_progress: never set */
+	struct xfer x;      /* the current transfer's progress */
 	CURLcode result;
 	struct response rs; /* headers of the current answer; error bodies */
 	char bad[300];      /* the answer was not the object it should be */
@@ -1541,7 +1587,7 @@ static size_t get_write(char *p, size_t size, size_t n, void *ud)
 		g->start = 0;
 	}
 	if (GET_BUFFER - g->end < len) {
-		g->paused = 1;
+		g->paused = g->x.paused = 1;
 		return CURL_WRITEFUNC_PAUSE;
 	}
 	memcpy(g->buf + g->end, p, len);
@@ -1599,7 +1645,8 @@ static int get_start(struct get_source *g, char *err, size_t errlen)
 	g->headers_done = g->done = g->paused = 0;
 	g->result = CURLE_OK;
 	curl_easy_reset(g->easy);
-	common_options(c, g->easy, &g->cleanup);
+	xfer_start(&g->x, c->stall_timeout, 0);
+	common_options(c, g->easy, &g->x);
 	curl_easy_setopt(g->easy, CURLOPT_URL, url.p);
 	curl_easy_setopt(g->easy, CURLOPT_HTTPHEADER, g->hdrs);
 	curl_easy_setopt(g->easy, CURLOPT_HEADERFUNCTION, get_header);
@@ -1655,8 +1702,9 @@ static int get_outcome(struct get_source *g, char *err, size_t errlen,
 	}
 	if (g->result != CURLE_OK && !(g->result == CURLE_WRITE_ERROR &&
 	                               g->rs.too_large)) {
-		describe_curl(g->c, g->easy, g->result, g->what, err, errlen);
-		*retry = retryable_curl(g->result);
+		describe_curl(g->c, g->easy, g->result, &g->x, g->what, err,
+		              errlen);
+		*retry = retryable_curl(g->result, &g->x);
 		return -1;
 	}
 	if (g->status == 412 && g->received > 0) {
@@ -1723,6 +1771,8 @@ static ssize_t get_read(struct vk_stream *s, void *buf, size_t n)
 			                         4 * CURL_MAX_WRITE_SIZE) {
 				g->paused = 0;
 				curl_easy_pause(g->easy, CURLPAUSE_CONT);
+				g->x.paused = g->paused;
+				g->x.last = monotonic();
 			}
 			return (ssize_t)k;
 		}
