@@ -866,6 +866,32 @@ static void response_free(struct response *rs)
 	sb_free(&rs->body);
 }
 
+/* s3_request, and its answer read as XML whose root element is `root` (any
+ * when NULL).  0 with the document in d (the caller frees it), or -1 with
+ * a message in err. */
+static int request_xml(struct client *c, const struct request *rq,
+                       const char *root, struct xml_doc *d, char *err,
+                       size_t errlen)
+{
+	struct response rs;
+	int rc = -1;
+
+	memset(d, 0, sizeof *d);
+	if (s3_request(c, rq, &rs, err, errlen) == 0) {
+		if (xml_parse(rs.body.p, rs.body.len, d) != 0) {
+			msgf(err, errlen, "s3: %s: the answer is not XML", rq->what);
+		} else if (root && strcmp(d->root, root) != 0) {
+			msgf(err, errlen, "s3: %s: the answer is a %s, not a %s",
+			     rq->what, d->root, root);
+			xml_free(d);
+		} else {
+			rc = 0;
+		}
+	}
+	response_free(&rs);
+	return rc;
+}
+
 /* "VERB s3://bucket/key" */
 static void what_of(struct client *c, const char *verb, const char *key,
                     char *out, size_t len)
@@ -1096,7 +1122,6 @@ static size_t initial_part_size(lua_Integer hint)
 static int initiate(struct upload *u)
 {
 	struct request rq = {0};
-	struct response rs;
 	struct xml_doc d;
 	const char *id;
 	char what[WHAT_LEN];
@@ -1109,15 +1134,9 @@ static int initiate(struct upload *u)
 	rq.body = "";
 	rq.content_type = u->content_type;
 	rq.what = what;
-	if (s3_request(u->c, &rq, &rs, u->err, sizeof u->err) != 0) {
-		response_free(&rs);
+	if (request_xml(u->c, &rq, "InitiateMultipartUploadResult", &d, u->err,
+	                sizeof u->err) != 0)
 		return -1;
-	}
-	if (xml_parse(rs.body.p, rs.body.len, &d) != 0) {
-		msgf(u->err, sizeof u->err, "s3: %s: not an XML answer", what);
-		response_free(&rs);
-		return -1;
-	}
 	id = xml_get(&d, "/InitiateMultipartUploadResult/UploadId");
 	if (id && *id)
 		u->upload_id = strdup(id);
@@ -1125,7 +1144,6 @@ static int initiate(struct upload *u)
 		msgf(u->err, sizeof u->err, "s3: %s: no UploadId in the "
 		         "answer", what);
 	xml_free(&d);
-	response_free(&rs);
 	return u->upload_id ? 0 : -1;
 }
 
@@ -1237,7 +1255,6 @@ static int upload_write(void *ctx, const void *data, size_t n, char *errbuf,
 static int complete(struct upload *u)
 {
 	struct request rq = {0};
-	struct response rs;
 	struct sbuf body = {0}, q = {0};
 	struct xml_doc d;
 	const char *etag;
@@ -1268,19 +1285,16 @@ static int complete(struct upload *u)
 	rq.if_none_match = u->if_none_match;
 	rq.error_in_200 = 1;
 	rq.what = what;
-	if (s3_request(u->c, &rq, &rs, u->err, sizeof u->err) == 0) {
-		if (xml_parse(rs.body.p, rs.body.len, &d) == 0) {
-			char path[100];
-			/* moto says CompleteMultipartUploadResponse */
-			msgf(path, sizeof path, "/%s/ETag", d.root);
-			etag = xml_get(&d, path);
-			if (etag)
-				copy_etag(u->etag, sizeof u->etag, etag, strlen(etag));
-			xml_free(&d);
-		}
+	/* any root: moto says CompleteMultipartUploadResponse */
+	if (request_xml(u->c, &rq, NULL, &d, u->err, sizeof u->err) == 0) {
+		char path[100];
+		msgf(path, sizeof path, "/%s/ETag", d.root);
+		etag = xml_get(&d, path);
+		if (etag)
+			copy_etag(u->etag, sizeof u->etag, etag, strlen(etag));
+		xml_free(&d);
 		rc = 0;
 	}
-	response_free(&rs);
 	sb_free(&body);
 	sb_free(&q);
 	return rc;
@@ -1950,49 +1964,92 @@ static int add_param(struct sbuf *q, const char *name, const char *value)
 	           : 0;
 }
 
-/* Push the records of a listing page: objects into the table at objs,
- * common prefixes into the one at prefixes. */
-static void push_page(lua_State *L, const struct xml_doc *d, int objs,
-                      int prefixes)
+/* A field of a record in an answer: the child element's name, the key in
+ * the Lua table (NULL: the record is that one value, not a table), and
+ * how its text is read. */
+enum field_kind { F_TEXT, F_INT, F_TIME, F_ETAG };
+struct field {
+	const char *xml, *lua;
+	enum field_kind kind;
+};
+
+static void push_field(lua_State *L, const char *text, enum field_kind kind)
 {
-	const char *key = NULL, *size = NULL, *mod = NULL, *etag = NULL;
-	size_t i;
+	char buf[128];
+
+	switch (kind) {
+	case F_INT:
+		lua_pushinteger(L, text ? (lua_Integer)strtoll(text, NULL, 10) : 0);
+		return;
+	case F_TIME:
+		iso_time(text, buf);
+		break;
+	case F_ETAG:
+		copy_etag(buf, sizeof buf, text ? text : "", text ? strlen(text) : 0);
+		break;
+	case F_TEXT:
+		lua_pushstring(L, text ? text : "");
+		return;
+	}
+	lua_pushstring(L, buf);
+}
+
+/* Append to the list at idx each element at path `record` of the answer,
+ * as a table of its fields (absent ones empty).  Returns how many. */
+static lua_Integer push_records(lua_State *L, int idx, const struct xml_doc *d,
+                                const char *record, const struct field *f,
+                                size_t nf)
+{
+	const char *val[8] = {NULL};
+	size_t rlen = strlen(record), i, k;
+	lua_Integer n = 0;
 
 	for (i = 0; i < d->n; i++) {
-		const char *p = d->v[i].path, *t = d->v[i].text;
-		if (strcmp(p, "/ListBucketResult/Contents/Key") == 0)
-			key = t;
-		else if (strcmp(p, "/ListBucketResult/Contents/Size") == 0)
-			size = t;
-		else if (strcmp(p, "/ListBucketResult/Contents/LastModified") == 0)
-			mod = t;
-		else if (strcmp(p, "/ListBucketResult/Contents/ETag") == 0)
-			etag = t;
-		else if (strcmp(p, "/ListBucketResult/Contents") == 0) {
-			char when[21], tag[128];
-			lua_createtable(L, 0, 4);
-			lua_pushstring(L, key ? key : "");
-			lua_setfield(L, -2, "key");
-			lua_pushinteger(L, size ? (lua_Integer)strtoll(size, NULL, 10)
-			                        : 0);
-			lua_setfield(L, -2, "size");
-			iso_time(mod, when);
-			lua_pushstring(L, when);
-			lua_setfield(L, -2, "last_modified");
-			copy_etag(tag, sizeof tag, etag ? etag : "",
-			          etag ? strlen(etag) : 0);
-			lua_pushstring(L, tag);
-			lua_setfield(L, -2, "etag");
-			lua_rawseti(L, objs, (lua_Integer)lua_rawlen(L, objs) + 1);
-			key = size = mod = etag = NULL;
-		} else if (strcmp(p, "/ListBucketResult/CommonPrefixes/Prefix") ==
-		           0) {
-			lua_pushstring(L, t);
-			lua_rawseti(L, prefixes,
-			            (lua_Integer)lua_rawlen(L, prefixes) + 1);
+		const char *p = d->v[i].path;
+		if (strncmp(p, record, rlen) != 0)
+			continue;
+		if (p[rlen] == '/') {
+			for (k = 0; k < nf && k < 8; k++)
+				if (strcmp(p + rlen + 1, f[k].xml) == 0)
+					val[k] = d->v[i].text;
+			continue;
 		}
+		if (p[rlen] != '\0')
+			continue;
+		if (f[0].lua == NULL) {
+			push_field(L, val[0], f[0].kind);
+		} else {
+			lua_createtable(L, 0, (int)nf);
+			for (k = 0; k < nf && k < 8; k++) {
+				push_field(L, val[k], f[k].kind);
+				lua_setfield(L, -2, f[k].lua);
+			}
+		}
+		lua_rawseti(L, idx, (lua_Integer)lua_rawlen(L, idx) + 1);
+		memset(val, 0, sizeof val);
+		n++;
 	}
+	return n;
 }
+
+static const struct field object_fields[] = {
+	{"Key", "key", F_TEXT},
+	{"Size", "size", F_INT},
+	{"LastModified", "last_modified", F_TIME},
+	{"ETag", "etag", F_ETAG},
+};
+static const struct field prefix_fields[] = {{"Prefix", NULL, F_TEXT}};
+static const struct field delete_error_fields[] = {
+	{"Key", "key", F_TEXT},
+	{"Code", "code", F_TEXT},
+	{"Message", "message", F_TEXT},
+};
+static const struct field upload_fields[] = {
+	{"Key", "key", F_TEXT},
+	{"UploadId", "upload_id", F_TEXT},
+	{"Initiated", "initiated", F_TIME},
+};
+#define NFIELDS(f) (sizeof f / sizeof f[0])
 
 static const char *const list_opts[] = {
 	"start_after", "delimiter", "max_keys", NULL,
@@ -2025,10 +2082,10 @@ static int m_list(lua_State *L)
 	prefixes = lua_gettop(L);
 	for (;;) {
 		struct request rq = {0};
-		struct response rs;
 		struct sbuf q = {0};
 		struct xml_doc d;
 		const char *trunc, *next;
+		int rc;
 		char mk[16];
 
 		msgf(mk, sizeof mk, "%d", (int)max_keys);
@@ -2048,21 +2105,14 @@ static int m_list(lua_State *L)
 		rq.what = what;
 		free(token);
 		token = NULL;
-		if (s3_request(c, &rq, &rs, err, sizeof err) != 0) {
-			sb_free(&q);
-			response_free(&rs);
-			return vk_pushfail(L, "%s", err);
-		}
+		rc = request_xml(c, &rq, "ListBucketResult", &d, err, sizeof err);
 		sb_free(&q);
-		if (xml_parse(rs.body.p, rs.body.len, &d) != 0 ||
-		    strcmp(d.root, "ListBucketResult") != 0) {
-			xml_free(&d);
-			response_free(&rs);
-			return vk_pushfail(L, "s3: %s: the answer is not a listing",
-			                   what);
-		}
-		response_free(&rs);
-		push_page(L, &d, objs, prefixes);
+		if (rc != 0)
+			return vk_pushfail(L, "%s", err);
+		push_records(L, objs, &d, "/ListBucketResult/Contents",
+		             object_fields, NFIELDS(object_fields));
+		push_records(L, prefixes, &d, "/ListBucketResult/CommonPrefixes",
+		             prefix_fields, NFIELDS(prefix_fields));
 		trunc = xml_get(&d, "/ListBucketResult/IsTruncated");
 		next = xml_get(&d, "/ListBucketResult/NextContinuationToken");
 		if (trunc && strcmp(trunc, "true") == 0) {
@@ -2087,7 +2137,7 @@ static int m_list(lua_State *L)
 static int m_delete(lua_State *L)
 {
 	struct client *c = check_client(L);
-	lua_Integer n, i, first, deleted = 0, nerr = 0;
+	lua_Integer n, i, first, deleted = 0;
 	char what[WHAT_LEN], err[ERR_LEN];
 
 	luaL_checktype(L, 2, LUA_TTABLE);
@@ -2103,12 +2153,10 @@ static int m_delete(lua_State *L)
 	for (first = 1; first <= n; first += DELETE_BATCH) {
 		lua_Integer last = first + DELETE_BATCH - 1;
 		struct request rq = {0};
-		struct response rs;
 		struct sbuf body = {0};
 		struct xml_doc d;
-		const char *key = NULL, *code = NULL, *msg = NULL;
-		lua_Integer batch_err = 0;
-		size_t k;
+		lua_Integer batch_err;
+		int rc;
 
 		if (last > n)
 			last = n;
@@ -2134,41 +2182,13 @@ static int m_delete(lua_State *L)
 		rq.md5 = 1;
 		rq.content_type = "application/xml";
 		rq.what = what;
-		if (s3_request(c, &rq, &rs, err, sizeof err) != 0) {
-			sb_free(&body);
-			response_free(&rs);
-			return vk_pushfail(L, "%s", err);
-		}
+		rc = request_xml(c, &rq, "DeleteResult", &d, err, sizeof err);
 		sb_free(&body);
-		if (xml_parse(rs.body.p, rs.body.len, &d) != 0 ||
-		    strcmp(d.root, "DeleteResult") != 0) {
-			xml_free(&d);
-			response_free(&rs);
-			return vk_pushfail(L, "s3: %s: the answer is not a "
-			                   "DeleteResult", what);
-		}
-		response_free(&rs);
-		for (k = 0; k < d.n; k++) {
-			const char *p = d.v[k].path;
-			if (strcmp(p, "/DeleteResult/Error/Key") == 0)
-				key = d.v[k].text;
-			else if (strcmp(p, "/DeleteResult/Error/Code") == 0)
-				code = d.v[k].text;
-			else if (strcmp(p, "/DeleteResult/Error/Message") == 0)
-				msg = d.v[k].text;
-			else if (strcmp(p, "/DeleteResult/Error") == 0) {
-				lua_createtable(L, 0, 3);
-				lua_pushstring(L, key ? key : "");
-				lua_setfield(L, -2, "key");
-				lua_pushstring(L, code ? code : "");
-				lua_setfield(L, -2, "code");
-				lua_pushstring(L, msg ? msg : "");
-				lua_setfield(L, -2, "message");
-				lua_rawseti(L, -2, ++nerr);
-				batch_err++;
-				key = code = msg = NULL;
-			}
-		}
+		if (rc != 0)
+			return vk_pushfail(L, "%s", err);
+		batch_err = push_records(L, lua_gettop(L), &d, "/DeleteResult/Error",
+		                         delete_error_fields,
+		                         NFIELDS(delete_error_fields));
 		xml_free(&d);
 		deleted += last - first + 1 - batch_err;
 	}
@@ -2188,17 +2208,15 @@ static int m_uploads(lua_State *L)
 	const char *prefix = luaL_optstring(L, 2, "");
 	char *key_marker = NULL, *id_marker = NULL;
 	char what[WHAT_LEN], err[ERR_LEN];
-	lua_Integer n = 0;
 
 	what_of(c, "LIST UPLOADS", prefix, what, sizeof what);
 	lua_newtable(L);
 	for (;;) {
 		struct request rq = {0};
-		struct response rs;
 		struct sbuf q = {0};
 		struct xml_doc d;
-		const char *key = NULL, *id = NULL, *init = NULL, *trunc;
-		size_t k;
+		const char *trunc;
+		int rc;
 
 		if (add_param(&q, "uploads", "") != 0 ||
 		    add_param(&q, "prefix", prefix) != 0 ||
@@ -2216,45 +2234,13 @@ static int m_uploads(lua_State *L)
 		rq.method = "GET";
 		rq.query = q.p;
 		rq.what = what;
-		if (s3_request(c, &rq, &rs, err, sizeof err) != 0) {
-			sb_free(&q);
-			response_free(&rs);
-			return vk_pushfail(L, "%s", err);
-		}
+		rc = request_xml(c, &rq, "ListMultipartUploadsResult", &d, err,
+		                 sizeof err);
 		sb_free(&q);
-		if (xml_parse(rs.body.p, rs.body.len, &d) != 0 ||
-		    strcmp(d.root, "ListMultipartUploadsResult") != 0) {
-			xml_free(&d);
-			response_free(&rs);
-			return vk_pushfail(L, "s3: %s: the answer is not a listing "
-			                   "of uploads", what);
-		}
-		response_free(&rs);
-		for (k = 0; k < d.n; k++) {
-			const char *p = d.v[k].path;
-			if (strcmp(p, "/ListMultipartUploadsResult/Upload/Key") == 0)
-				key = d.v[k].text;
-			else if (strcmp(p, "/ListMultipartUploadsResult/Upload/"
-			                   "UploadId") == 0)
-				id = d.v[k].text;
-			else if (strcmp(p, "/ListMultipartUploadsResult/Upload/"
-			                   "Initiated") == 0)
-				init = d.v[k].text;
-			else if (strcmp(p, "/ListMultipartUploadsResult/Upload") ==
-			         0) {
-				char when[21];
-				lua_createtable(L, 0, 3);
-				lua_pushstring(L, key ? key : "");
-				lua_setfield(L, -2, "key");
-				lua_pushstring(L, id ? id : "");
-				lua_setfield(L, -2, "upload_id");
-				iso_time(init, when);
-				lua_pushstring(L, when);
-				lua_setfield(L, -2, "initiated");
-				lua_rawseti(L, -2, ++n);
-				key = id = init = NULL;
-			}
-		}
+		if (rc != 0)
+			return vk_pushfail(L, "%s", err);
+		push_records(L, lua_gettop(L), &d, "/ListMultipartUploadsResult/Upload",
+		             upload_fields, NFIELDS(upload_fields));
 		trunc = xml_get(&d, "/ListMultipartUploadsResult/IsTruncated");
 		if (trunc && strcmp(trunc, "true") == 0) {
 			key_marker = xstrdup(
@@ -2499,12 +2485,7 @@ int luaopen_vakap_s3(lua_State *L)
 			return luaL_error(L, "s3: cannot initialise libcurl");
 		initialised = 1;
 	}
-	if (luaL_newmetatable(L, CLIENT_MT)) {
-		luaL_setfuncs(L, metamethods, 0);
-		luaL_newlibtable(L, methods);
-		luaL_setfuncs(L, methods, 0);
-		lua_setfield(L, -2, "__index");
-	}
+	vk_class(L, CLIENT_MT, metamethods, methods);
 	lua_pop(L, 1);
 	luaL_newlib(L, funcs);
 	return 1;

@@ -10,6 +10,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "s3sign.h"
+#include "stream.h" /* vk_hex */
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -240,25 +241,13 @@ done:
 
 /* ---- digests ---- */
 
-static void tohex(char *hex, const unsigned char *md, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	hex[2 * len] = '\0';
-}
-
 void s3_sha256_hex(const void *data, size_t len, char hex[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 
 	EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-	tohex(hex, md, 32);
+	vk_hex(hex, md, 32);
 }
 
 void s3_md5_base64(const void *data, size_t len, char b64[25])
@@ -450,7 +439,7 @@ int s3_sign(const struct s3_sign_input *in, struct s3_signature *out)
 	hmac(k, sizeof k, service, k);
 	hmac(k, sizeof k, "aws4_request", k);
 	hmac(k, sizeof k, out->string_to_sign.p, sig);
-	tohex(out->signature, sig, sizeof sig);
+	vk_hex(out->signature, sig, sizeof sig);
 	if (sb_printf(&out->authorization,
 	              "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, "
 	              "SignedHeaders=%s, Signature=%s",

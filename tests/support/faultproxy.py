@@ -37,11 +37,12 @@ import signal
 import socket
 import socketserver
 import struct
-import subprocess
 import sys
 import threading
 import time
 import urllib.parse
+
+import background
 
 HOP = {"connection", "keep-alive", "expect", "proxy-connection", "te",
        "trailer", "transfer-encoding", "upgrade"}
@@ -260,54 +261,17 @@ def serve(d, upstream):
 
 
 def start(d, upstream):
-    os.makedirs(d, exist_ok=True)
     port_file = os.path.join(d, "proxy.port")
-    if os.path.exists(port_file):
-        os.unlink(port_file)
-    log = open(os.path.join(d, "proxy.log"), "w")
-    proc = subprocess.Popen([sys.executable, os.path.abspath(__file__),
-                             "serve", d, upstream],
-                            stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
-    with open(os.path.join(d, "proxy.pid"), "w") as f:
-        f.write(str(proc.pid))
-    end = time.monotonic() + 10
-    while not os.path.exists(port_file):
-        if proc.poll() is not None or time.monotonic() > end:
-            stop(d)
-            sys.exit("faultproxy.py: did not start; see %s/proxy.log" % d)
-        time.sleep(0.05)
+    background.start(d, "proxy", [sys.executable, os.path.abspath(__file__),
+                                  "serve", d, upstream], port_file, 10)
     print("endpoint=http://127.0.0.1:%s" % open(port_file).read())
-
-
-def stop(d):
-    try:
-        pid = int(open(os.path.join(d, "proxy.pid")).read())
-    except (OSError, ValueError):
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
-        end = time.monotonic() + 3
-        while time.monotonic() < end:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        else:
-            continue
-        break
-    os.unlink(os.path.join(d, "proxy.pid"))
 
 
 def main(argv):
     if len(argv) >= 4 and argv[1] in ("start", "serve"):
         (start if argv[1] == "start" else serve)(argv[2], argv[3])
     elif len(argv) == 3 and argv[1] == "stop":
-        stop(argv[2])
+        background.stop(argv[2], "proxy")
     else:
         sys.exit(__doc__)
 

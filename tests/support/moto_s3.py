@@ -21,10 +21,10 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 
+import background
 import boto3
 from botocore.config import Config
 
@@ -36,29 +36,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def stop(d):
-    try:
-        pid = int(open(os.path.join(d, "moto.pid")).read())
-    except (OSError, ValueError):
-        return
-    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
-        end = time.monotonic() + wait
-        while time.monotonic() < end:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.05)
-        else:
-            continue
-        break
-    os.unlink(os.path.join(d, "moto.pid"))
 
 
 def serve(d, port, auth, bucket, objects):
@@ -112,24 +89,10 @@ def serve(d, port, auth, bucket, objects):
 
 
 def start(d, args):
-    os.makedirs(d, exist_ok=True)
     ready = os.path.join(d, "moto.ready")
-    if os.path.exists(ready):
-        os.unlink(ready)
-    log = open(os.path.join(d, "moto.log"), "w")
-    proc = subprocess.Popen(
-        [sys.executable, os.path.abspath(__file__), "serve", d,
-         str(free_port())] + args,
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True)
-    with open(os.path.join(d, "moto.pid"), "w") as f:
-        f.write(str(proc.pid))
-    end = time.monotonic() + 20
-    while not os.path.exists(ready):
-        if proc.poll() is not None or time.monotonic() > end:
-            stop(d)
-            sys.exit("moto_s3.py: moto did not start; see %s/moto.log" % d)
-        time.sleep(0.05)
+    background.start(d, "moto", [sys.executable, os.path.abspath(__file__),
+                                 "serve", d, str(free_port())] + args,
+                     ready, 20)
     sys.stdout.write(open(ready).read())
 
 
@@ -141,7 +104,7 @@ def main(argv):
     if len(argv) >= 3 and argv[1] == "start":
         start(argv[2], argv[3:])
     elif len(argv) == 3 and argv[1] == "stop":
-        stop(argv[2])
+        background.stop(argv[2], "moto")
     elif len(argv) >= 4 and argv[1] == "serve":
         serve(argv[2], int(argv[3]), "--auth" in argv,
               option(argv, "--bucket", "vakap-test"),
