@@ -391,6 +391,8 @@ static size_t on_read(char *p, size_t size, size_t n, void *ud)
 
 	if (k > left)
 		k = left;
+	if (k == 0)
+		return 0;
 	memcpy(p, rs->upload + rs->upload_pos, k);
 	rs->upload_pos += k;
 	return k;

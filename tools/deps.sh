@@ -15,6 +15,10 @@ for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 		missing="$missing $p"
 done
+# The S3 tests run moto (not a Debian package) with boto3: say so early.
+python3 -c 'import moto.server, boto3' 2>/dev/null ||
+	echo "tools/deps.sh: the S3 tests need moto[server] and boto3 for python3" \
+		"(pip install 'moto[server]' boto3)" >&2
 [ -z "$missing" ] && exit 0
 
 echo "installing:$missing" >&2
