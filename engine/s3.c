@@ -128,7 +128,7 @@ static void iso_time(const char *in, char out[21])
 		return;
 	if (sscanf(in, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &s) == 6) {
 		msgf(out, 21, "%04d-%02d-%02dT%02d:%02d:%02dZ", y % 10000,
-		         mo % 100, d % 100, h % 100, mi % 100, s % 100);
+		     mo % 100, d % 100, h % 100, mi % 100, s % 100);
 		return;
 	}
 	t = curl_getdate(in, NULL);
@@ -513,7 +513,7 @@ static void describe_curl(struct client *c, CURL *e, CURLcode rc,
 	}
 	if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST) {
 		msgf(err, len, "s3: cannot connect to %s: %s", ep,
-		         oserr ? strerror((int)oserr) : curl_easy_strerror(rc));
+		     oserr ? strerror((int)oserr) : curl_easy_strerror(rc));
 		return;
 	}
 	if (rc == CURLE_OPERATION_TIMEDOUT) {
@@ -525,7 +525,7 @@ static void describe_curl(struct client *c, CURL *e, CURLcode rc,
 		}
 	}
 	msgf(err, len, "s3: %s: %s%s%s", what, curl_easy_strerror(rc),
-	         oserr ? ": " : "", oserr ? strerror((int)oserr) : "");
+	     oserr ? ": " : "", oserr ? strerror((int)oserr) : "");
 }
 
 /* The message for an S3 error answer; sets *retry when it is transient. */
@@ -549,20 +549,20 @@ static void describe_error(long status, const char *body, size_t len,
 		char local[21], now[17];
 		amz_time(now);
 		msgf(local, sizeof local, "%.4s-%.2s-%.2sT%.2s:%.2s:%.2sZ",
-		         now, now + 4, now + 6, now + 9, now + 11, now + 13);
+		     now, now + 4, now + 6, now + 9, now + 11, now + 13);
 		msgf(err, errlen, "s3: %s: %ld RequestTimeTooSkewed: the "
-		         "clocks differ too much: server time %s, local time %s",
-		         what, status, server ? server : "unknown", local);
+		     "clocks differ too much: server time %s, local time %s",
+		     what, status, server ? server : "unknown", local);
 	} else if (status == 404 &&
 	           (code == NULL || strcmp(code, "NoSuchKey") == 0 ||
 	            strcmp(code, "NotFound") == 0)) {
 		msgf(err, errlen, "s3: %s: not found", what);
 	} else if (code) {
 		msgf(err, errlen, "s3: %s: %ld %s%s%s", what, status, code,
-		         msg && *msg ? ": " : "", msg ? msg : "");
+		     msg && *msg ? ": " : "", msg ? msg : "");
 	} else {
 		msgf(err, errlen, "s3: %s: HTTP %ld%s", what, status,
-		         status == 403 ? " Forbidden" : "");
+		     status == 403 ? " Forbidden" : "");
 	}
 	if (parsed)
 		xml_free(&d);
@@ -820,7 +820,7 @@ static int s3_request(struct client *c, const struct request *rq,
 		if (cc != CURLE_OK) {
 			if (rs->too_large)
 				msgf(err, errlen, "s3: %s: answer larger than "
-				         "%d bytes", rq->what, MAX_RESPONSE);
+				     "%d bytes", rq->what, MAX_RESPONSE);
 			else
 				describe_curl(c, e, cc, &x, rq->what, err, errlen);
 			retry = retryable_curl(cc, &x);
@@ -850,7 +850,7 @@ static int s3_request(struct client *c, const struct request *rq,
 			if (attempt > 1) {
 				size_t l = strlen(err);
 				msgf(err + l, errlen - l, " (after %d attempts)",
-				         attempt);
+				     attempt);
 			}
 			break;
 		}
@@ -1144,7 +1144,7 @@ static int initiate(struct upload *u)
 		u->upload_id = strdup(id);
 	else
 		msgf(u->err, sizeof u->err, "s3: %s: no UploadId in the "
-		         "answer", what);
+		     "answer", what);
 	xml_free(&d);
 	return u->upload_id ? 0 : -1;
 }
@@ -1160,7 +1160,7 @@ static int flush_part(struct upload *u)
 
 	if (part > MAX_PARTS) {
 		msgf(u->err, sizeof u->err, "s3: %s: the stream is larger "
-		         "than %d parts", u->what, MAX_PARTS);
+		     "than %d parts", u->what, MAX_PARTS);
 		return -1;
 	}
 	if (u->upload_id == NULL && initiate(u) != 0)
@@ -1197,7 +1197,7 @@ static int flush_part(struct upload *u)
 	response_free(&rs);
 	if (rs.etag[0] == '\0') {
 		msgf(u->err, sizeof u->err, "s3: %s: no ETag in the answer",
-		         what);
+		     what);
 		return -1;
 	}
 	memcpy(u->etags[part - 1], rs.etag, sizeof rs.etag);
@@ -1276,7 +1276,7 @@ static int complete(struct upload *u)
 	    s3_uri_encode(&q, u->upload_id, strlen(u->upload_id), 0) != 0)
 		goto oom;
 	msgf(what, sizeof what, "%s (completing the multipart upload)",
-	         u->what);
+	     u->what);
 	rq.op = OP_COMPLETE;
 	rq.method = "POST";
 	rq.key = u->key;
@@ -1324,7 +1324,7 @@ static void abort_upload(struct upload *u)
 		return;
 	}
 	msgf(what, sizeof what, "%s (aborting the multipart upload)",
-	         u->what);
+	     u->what);
 	rq.op = OP_ABORT;
 	rq.method = "DELETE";
 	rq.key = u->key;
@@ -1334,7 +1334,7 @@ static void abort_upload(struct upload *u)
 	if (s3_request(u->c, &rq, &rs, err, sizeof err) != 0) {
 		size_t l = strlen(u->err);
 		msgf(u->err + l, sizeof u->err - l, "; and then %s (upload "
-		         "id %s is left: c:uploads() lists it)", err, u->upload_id);
+		     "id %s is left: c:uploads() lists it)", err, u->upload_id);
 	}
 	response_free(&rs);
 	sb_free(&q);
@@ -1565,8 +1565,8 @@ static int check_answer(struct get_source *g)
 	if (g->received == 0 && g->status == 200) {
 		if (g->etag[0] && strcmp(g->etag, g->rs.etag) != 0) {
 			msgf(g->bad, sizeof g->bad, "the object changed while "
-			         "it was read (ETag %s, then %s)", g->etag,
-			         g->rs.etag);
+			     "it was read (ETag %s, then %s)", g->etag,
+			     g->rs.etag);
 			return -1;
 		}
 		memcpy(g->etag, g->rs.etag, sizeof g->etag);
@@ -1575,10 +1575,10 @@ static int check_answer(struct get_source *g)
 	}
 	if (g->status != 206)
 		msgf(g->bad, sizeof g->bad, "the server ignored the Range of "
-		         "a resumed read (HTTP %ld)", g->status);
+		     "a resumed read (HTTP %ld)", g->status);
 	else if (strcmp(g->etag, g->rs.etag) != 0)
 		msgf(g->bad, sizeof g->bad, "the object changed while it "
-		         "was read (ETag %s, then %s)", g->etag, g->rs.etag);
+		     "was read (ETag %s, then %s)", g->etag, g->rs.etag);
 	else
 		return 0;
 	return -1;
@@ -1725,7 +1725,7 @@ static int get_outcome(struct get_source *g, char *err, size_t errlen,
 	}
 	if (g->status == 412 && g->received > 0) {
 		msgf(err, errlen, "s3: %s: the object changed while it was "
-		         "read", g->what);
+		     "read", g->what);
 		return -1;
 	}
 	if (g->status < 200 || g->status >= 300) {
@@ -1735,8 +1735,8 @@ static int get_outcome(struct get_source *g, char *err, size_t errlen,
 	}
 	if (g->total >= 0 && g->received < (uint64_t)g->total) {
 		msgf(err, errlen, "s3: %s: the answer ended after %llu of "
-		         "%lld bytes", g->what, (unsigned long long)g->received,
-		         g->total);
+		     "%lld bytes", g->what, (unsigned long long)g->received,
+		     g->total);
 		*retry = 1;
 		return -1;
 	}
@@ -2163,7 +2163,7 @@ static int m_delete(lua_State *L)
 		if (last > n)
 			last = n;
 		msgf(what, sizeof what, "DELETE s3://%s (%d keys)", c->bucket,
-		         (int)(last - first + 1));
+		     (int)(last - first + 1));
 		sb_adds(&body, "<Delete><Quiet>true</Quiet>");
 		for (i = first; i <= last; i++) {
 			lua_rawgeti(L, 2, i);
