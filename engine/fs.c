@@ -6,6 +6,8 @@
 #define _GNU_SOURCE /* renameat2, RENAME_NOREPLACE */
 
 #include <dirent.h>
+#include <sys/file.h>
+#include <time.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -300,15 +302,95 @@ static int l_realpath(lua_State *L)
 	return 1;
 }
 
+/* ---- locks: flock(2) on a file, held while the lock object is open ---- */
+
+#define LOCK_MT "vakap.lock"
+
+struct lock {
+	int fd; /* -1 once released */
+};
+
+/* What the holder wrote in the lock file, for the message: "pid N on
+ * HOST since TIME", or "" when it wrote nothing yet. */
+static void holder_of(int fd, char *buf, size_t len)
+{
+	ssize_t n = pread(fd, buf, len - 1, 0);
+
+	buf[n > 0 ? n : 0] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+/* lua: fs.lock(path [, wait_seconds=0 [, who]]) -> lock | fail, message
+ *      An exclusive lock on path (created if missing), held until
+ *      lock:release(), its collection, or the process's end (a holder that
+ *      died holds nothing).  Waits up to wait_seconds for another holder;
+ *      then fails naming it (what it wrote: `who`, e.g. "pid 12 on host
+ *      since 2026-11-21T22:00:00Z"). */
+static int l_lock(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	lua_Number wait = luaL_optnumber(L, 2, 0);
+	const char *who = luaL_optstring(L, 3, "");
+	struct timespec start, now, nap = {0, 100 * 1000 * 1000};
+	struct lock *lk;
+	char holder[256];
+
+	lk = lua_newuserdatauv(L, sizeof *lk, 0);
+	lk->fd = -1;
+	luaL_setmetatable(L, LOCK_MT);
+	lk->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (lk->fd < 0)
+		return fail_errno(L, "cannot open the lock", path);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (flock(lk->fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return fail_errno(L, "cannot lock", path);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (vk_interrupted || (lua_Number)(now.tv_sec - start.tv_sec) >= wait) {
+			holder_of(lk->fd, holder, sizeof holder);
+			close(lk->fd);
+			lk->fd = -1;
+			return vk_pushfail(L, "%s is locked by another run%s%s%s",
+			                   path, holder[0] ? " (" : "", holder,
+			                   holder[0] ? ")" : "");
+		}
+		nanosleep(&nap, NULL);
+	}
+	if (ftruncate(lk->fd, 0) != 0 || pwrite(lk->fd, who, strlen(who), 0) < 0)
+		return fail_errno(L, "cannot write the lock", path);
+	return 1;
+}
+
+static int lock_release(lua_State *L)
+{
+	struct lock *lk = luaL_checkudata(L, 1, LOCK_MT);
+
+	if (lk->fd >= 0)
+		close(lk->fd); /* the lock goes with the descriptor */
+	lk->fd = -1;
+	return 0;
+}
+
+static const luaL_Reg lock_meta[] = {
+	{"__gc", lock_release}, {"__close", lock_release}, {NULL, NULL},
+};
+
+static const luaL_Reg lock_methods[] = {
+	{"release", lock_release}, {NULL, NULL},
+};
+
 static const luaL_Reg funcs[] = {
 	{"source", l_source}, {"write", l_write},     {"rename", l_rename},
 	{"mkdir", l_mkdir},   {"list", l_list},       {"stat", l_stat},
 	{"remove", l_remove}, {"syncdir", l_syncdir}, {"realpath", l_realpath},
+	{"lock", l_lock},
 	{NULL, NULL},
 };
 
 int luaopen_vakap_fs(lua_State *L)
 {
+	vk_class(L, LOCK_MT, lock_meta, lock_methods);
+	lua_pop(L, 1);
 	luaL_newlib(L, funcs);
 	return 1;
 }

@@ -29,6 +29,8 @@ local op_fields = {
 	run = { type = "function", required = true },
 	-- whether the last run is stored under SITE/_ops/NAME.json
 	record = { type = "boolean", default = true },
+	-- whether it takes the site's lock: one such run at a time per site
+	lock = { type = "boolean", default = false },
 	-- report(results, ctx) -> text, exit code: replaces the default report
 	report = { type = "function" },
 	-- plan(site, ctx) -> what a dry run (-n) says would happen

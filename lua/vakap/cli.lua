@@ -34,6 +34,7 @@ local function parser()
 	p:flag("--json", "Print one JSON document on stdout instead of text.")
 	p:flag("-v --verbose", "More detail; tracebacks on errors."):count("0-3"):target("verbose")
 	p:flag("-q --quiet", "Only warnings and errors on stderr.")
+	p:option("--wait", "How long to wait for a site another run holds (default: fail at once), like 10m.")
 	add_filters(p:command("list", "List sites: host, tags and components."))
 	local run = p:command("run", "Run an op on every matching site.")
 	run:argument("op", "The op to run (see `vakap ops`).")
@@ -128,6 +129,7 @@ local function run_op(cfg, op, a, extra)
 		settings = cfg.settings,
 		version = api.vakap.version,
 		stale_after = a.stale_after_seconds,
+		lock_wait = a.wait_seconds,
 	})
 	local summary, nfailed = report.summary(op.name, results)
 	local text, code, own_summary
@@ -249,6 +251,11 @@ function M.main(args, version)
 		local secs, err = util.duration(a.stale_after)
 		if not secs then error("--stale-after: " .. err, 0) end
 		a.stale_after_seconds = secs
+	end
+	if a.wait then
+		local secs, err = util.duration(a.wait)
+		if not secs then error("--wait: " .. err, 0) end
+		a.wait_seconds = secs
 	end
 	local cfg = config.load(config.find(a.config))
 	if a.command == "list" then return cmd_list(cfg, a) end

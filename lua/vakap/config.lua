@@ -35,6 +35,7 @@ local settings_spec = {
 	retention = { type = "table", check = api.check_retention },
 	stale_after = { type = "duration", default = "26h" },
 	jobs = { type = "integer", default = 4, check = function(v) return v >= 1 and v <= 256, "must be from 1 to 256" end },
+	lock_dir = { type = "string", default = "/tmp/vakap-locks-" .. (os.getenv("USER") or "user") },
 	sites = { type = "string", default = "sites.d" },
 	ops = { type = "string", default = "ops.d" },
 	components = { type = "string", default = "components.d" },
@@ -197,6 +198,7 @@ local function load_settings(cfg, path)
 	local s, err = schema.check(settings_spec, given, path)
 	if not s then error(err, 0) end
 	s.stale_after = util.duration(s.stale_after)
+	s.lock_dir = join(cfg.dir, s.lock_dir)
 	s.storage = s.storage or { kind = "dir", path = join(cfg.dir, "backups"), where = "(default)" }
 	if s.storage.kind == nil then
 		error(("%s: storage must be declared with dir \"PATH\" or s3 { bucket = ... }"):format(path), 0)

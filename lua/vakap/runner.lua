@@ -4,6 +4,8 @@
 --   { type = "progress", bytes, label }   { type = "log", level, text }
 --   { type = "result", ok, result, error, duration }
 local catalog = require "vakap.catalog"
+local fs = require "vakap.fs"
+local hash = require "vakap.hash"
 local log = require "vakap.log"
 local proc = require "vakap.proc"
 local progress = require "vakap.progress"
@@ -27,6 +29,24 @@ local function record(ctx, op, site, out, started)
 	if not ok then log.warn("%s: cannot record this run of %s: %s", site.name, op.name, err) end
 end
 
+-- The lock of a site: a file in lock_dir named after the site and the
+-- storage (two configurations backing up to different places do not
+-- exclude each other).  -> lock | raises naming the holder
+local function lock_site(site, base)
+	local dir = base.settings.lock_dir
+	local ok, err = fs.mkdir(dir)
+	if not ok then error("cannot make the lock directory: " .. err, 0) end
+	local id = hash.sha256_hex(base.storage:describe()):sub(1, 12)
+	local who = ("pid %d on %s since %s"):format(proc.pid(), proc.hostname(), util.iso(util.now()))
+	local lk
+	lk, err = fs.lock(("%s/%s-%s.lock"):format(dir, site.name, id), base.lock_wait or 0, who)
+	if not lk then
+		error(("another vakap run is working on this site: %s; try again later, or wait for it with --wait")
+			:format(err), 0)
+	end
+	return lk
+end
+
 -- What runs in the worker: the op on one site, then one result line.
 local function run_site(op, rec, base)
 	log.set_sink(function(level, text) send({ type = "log", level = level, text = text }) end)
@@ -44,7 +64,12 @@ local function run_site(op, rec, base)
 		if log.verbosity() >= 3 then msg = debug.traceback(msg, 2) end
 		return msg
 	end
-	local ok, res, err = xpcall(fn, handler, site, ctx)
+	local locked = op.lock and not base.dry_run
+	local ok, res, err = xpcall(function()
+		-- held until the worker ends (its descriptor closes with it)
+		local _ <close> = locked and lock_site(site, base) or nil
+		return fn(site, ctx)
+	end, handler)
 	site:close()
 	local out = { type = "result", duration = proc.clock() - t0 }
 	if ok then
@@ -64,12 +89,13 @@ local function describe_end(how, code)
 end
 
 -- opts: { jobs, dry_run, show_progress, storage, settings, version, now,
---         stale_after }  -> { { site, ok, result, error, duration } } in
+--         stale_after, lock_wait }  -> { { site, ok, result, error, duration } } in
 -- the order of `sites`
 function M.run(op, sites, opts)
 	local base = {
 		settings = opts.settings, storage = opts.storage, now = opts.now or util.now(),
 		dry_run = opts.dry_run, version = opts.version, stale_after = opts.stale_after,
+		lock_wait = opts.lock_wait,
 	}
 	local results, running, next_site = {}, {}, 1
 	local display = progress.new(opts.show_progress, op.name, #sites)

@@ -199,6 +199,32 @@ static void test_file_sink_removes_partial_output(void **state)
 	close_state(L, 0);
 }
 
+static void test_lock_excludes_until_released(void **state)
+{
+	lua_State *L = new_state();
+
+	(void)state;
+	assert_int_equal(
+		run_in_dir(L, "local dir = ...\n"
+		              "local fs = require 'vakap.fs'\n"
+		              "local path = dir .. '/site.lock'\n"
+		              "local a = assert(fs.lock(path, 0, 'pid 1 on here'))\n"
+		              "local b, err = fs.lock(path, 0.2)\n"
+		              "a:release() a:release()\n"
+		              "local c = assert(fs.lock(path, 0, 'the second'))\n"
+		              "c = nil collectgarbage()\n"
+		              "local d = fs.lock(path)\n"
+		              "local f = io.open(path) local who = f:read('a') f:close()\n"
+		              "return b, err, d ~= nil, who"),
+		4);
+	assert_true(lua_isnil(L, 1));
+	assert_non_null(strstr(lua_tostring(L, 2), "is locked by another run (pid 1 on here)"));
+	assert_true(lua_toboolean(L, 3)); /* collected, so released */
+	assert_string_equal(lua_tostring(L, 4), "");
+	lua_pop(L, 4);
+	close_state(L, 0);
+}
+
 static void test_worker_results_errors_and_crashes(void **state)
 {
 	lua_State *L = new_state();
@@ -246,6 +272,7 @@ int main(void)
 		cmocka_unit_test(test_feed_stops_the_command_on_a_failed_stream),
 		cmocka_unit_test(test_feed_reports_a_failing_command),
 		cmocka_unit_test(test_file_sink_removes_partial_output),
+		cmocka_unit_test(test_lock_excludes_until_released),
 		cmocka_unit_test(test_worker_results_errors_and_crashes),
 	};
 

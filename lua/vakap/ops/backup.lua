@@ -87,6 +87,7 @@ end
 
 return vakap.op "backup" {
 	description = "Back up every component of the site to storage",
+	lock = true,
 
 	run = function(site, ctx)
 		local rows, failed = {}, {}

@@ -69,6 +69,7 @@ end
 
 return vakap.op "rotate" {
 	description = "Delete the backups no retention rule keeps",
+	lock = true,
 
 	run = function(site, ctx)
 		local rows, manifests, data = decide(site, ctx)
