@@ -14,6 +14,7 @@
 
 #include <lauxlib.h>
 #include <openssl/evp.h>
+#include <string.h>
 
 #define SHA256_LEN 32
 
@@ -21,6 +22,7 @@ struct sha256_filter {
 	struct vk_stream s;
 	EVP_MD_CTX *ctx;
 	char hex[2 * SHA256_LEN + 1]; /* "" until the stream has ended */
+	char expect[2 * SHA256_LEN + 1]; /* what it must be; "" anything */
 };
 
 static ssize_t sha256_read(struct vk_stream *s, void *buf, size_t n)
@@ -41,6 +43,10 @@ static ssize_t sha256_read(struct vk_stream *s, void *buf, size_t n)
 	if (EVP_DigestFinal_ex(h->ctx, md, &len) != 1 || len != SHA256_LEN)
 		return vk_fail(s, "sha256: digest final failed");
 	vk_hex(h->hex, md, len);
+	if (h->expect[0] != '\0' && strcmp(h->hex, h->expect) != 0)
+		return vk_fail(s, "sha256 mismatch: the data has %s, where %s was "
+		               "recorded: it changed after it was stored", h->hex,
+		               h->expect);
 	return 0;
 }
 
@@ -69,16 +75,23 @@ static const struct vk_stream_ops sha256_ops = {
 	.info = sha256_info,
 };
 
-/* lua: hash.sha256(up) -> stream of up's bytes, unchanged; its info()
- * has `sha256` (lowercase hex) once it has ended cleanly */
+/* lua: hash.sha256(up [, expect]) -> stream of up's bytes, unchanged; its
+ * info() has `sha256` (lowercase hex) once it has ended cleanly.  With
+ * expect (lowercase hex), a different digest fails the stream at its end
+ * instead of ending it. */
 static int l_sha256(lua_State *L)
 {
 	struct sha256_filter *h;
+	size_t elen = 0;
+	const char *expect = luaL_optlstring(L, 2, "", &elen);
 
 	vk_stream_check(L, 1);
+	luaL_argcheck(L, elen == 0 || elen == 2 * SHA256_LEN, 2,
+	              "a SHA-256 in hex (64 characters)");
 	h = (struct sha256_filter *)vk_stream_push(L, sizeof *h, &sha256_ops);
 	h->ctx = NULL;
 	h->hex[0] = '\0';
+	memcpy(h->expect, expect, elen + 1);
 	vk_stream_adopt(L, -1, 1);
 	vk_open(&h->s);
 	/* a failure to set up fails the stream: its reader gets the message */

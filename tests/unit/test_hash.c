@@ -253,10 +253,33 @@ static void test_sha256_hex(void **state)
 	close_state(L, 0);
 }
 
+static void test_expected_digest(void **state)
+{
+	lua_State *L = hash_state();
+
+	(void)state;
+	lua_pushstring(L, abc_sha);
+	lua_setglobal(L, "want");
+	assert_int_equal(run_lua(L,
+		"local good <close> = hash.sha256(stream.string('abc'), want)\n"
+		"local bad <close> = hash.sha256(stream.string('abd'), want)\n"
+		"local a, aerr = good:readall()\n"
+		"local b, berr = bad:readall()\n"
+		"return a, aerr, b, berr"), 4);
+	assert_string_equal(lua_tostring(L, 1), "abc");
+	assert_true(lua_isnil(L, 2));
+	assert_true(lua_isnil(L, 3));
+	assert_non_null(strstr(lua_tostring(L, 4), "sha256 mismatch: the data has "));
+	assert_non_null(strstr(lua_tostring(L, 4), abc_sha));
+	lua_pop(L, 4);
+	close_state(L, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_known_answers),
+		cmocka_unit_test(test_expected_digest),
 		cmocka_unit_test(test_million_a),
 		cmocka_unit_test(test_no_digest_after_failure),
 		cmocka_unit_test(test_sha256_hex),
