@@ -44,6 +44,14 @@ local function parser()
 		:option("--stale-after", "Age past which a backup is stale (default: stale_after in vakap.lua).")
 	add_filters(p:command("rotate", "Delete the backups no retention rule keeps (-n shows what would go)."))
 		:flag("--explain", "Show, for every backup, the rules that keep it.")
+	local restore = p:command("restore", "Restore a backup to a file (--to) or into the site's host (--into-host).")
+	restore:argument("site", "The site.")
+	restore:argument("component", "The component (COMPONENT/PART for one of its parts, like a database).")
+	restore:option("--at", "The newest backup at or before this time (default: the newest).")
+	restore:option("--to", "Write the plaintext to this file, atomically.")
+	restore:flag("--into-host", "Restore into the site's host: reload the database, extract the directory.")
+	restore:option("--target", "With --into-host: another database or directory to restore into.")
+	restore:flag("--force", "With --to: replace the file if it exists.")
 	p:command("ops", "List the ops available, with their descriptions.")
 	add_filters(p:command("check", "Check the configuration, the storage, and each site's host, components and keys."))
 		:flag("--abort-uploads", "Abort the incomplete multipart uploads older than a day (s3 storage).")
@@ -130,6 +138,7 @@ local function run_op(cfg, op, a, extra)
 		version = api.vakap.version,
 		stale_after = a.stale_after_seconds,
 		lock_wait = a.wait_seconds,
+		args = extra and extra.args,
 	})
 	local summary, nfailed = report.summary(op.name, results)
 	local text, code, own_summary
@@ -180,6 +189,25 @@ local function cmd_check(cfg, a)
 	return code
 end
 
+-- --at TIME -> seconds | nil (none given); raises on a bad time
+local function at_option(a)
+	if not a.at then return nil end
+	local t, err = util.parse_time(a.at)
+	if not t then error("--at: " .. err, 0) end
+	return t
+end
+
+-- vakap restore SITE COMPONENT[/PART] [--at TIME] (--to FILE | --into-host [--target X])
+local function cmd_restore(cfg, a)
+	if not cfg.sites_by_name[a.site] then error(("no site '%s' in the configuration"):format(a.site), 0) end
+	if not a.to == not a.into_host then error("restore: say where, once: --to FILE or --into-host", 0) end
+	if a.target and not a.into_host then error("restore: --target goes with --into-host", 0) end
+	a.filter, a.exclude = { a.site }, {}
+	return run_op(cfg, cfg.ops.restore, a, { args = {
+		component = a.component, at = at_option(a), to = a.to, force = a.force, target = a.target,
+	} })
+end
+
 -- vakap url SITE COMPONENT [--at TIME] [--expires 1h]
 local function cmd_url(cfg, a)
 	local site = cfg.sites_by_name[a.site]
@@ -187,12 +215,7 @@ local function cmd_url(cfg, a)
 	local expires, derr = util.duration(a.expires)
 	if not expires then error("--expires: " .. derr, 0) end
 	if expires < 1 or expires > 7 * 86400 then error("--expires: a link works from 1s to 7d", 0) end
-	local at = util.now()
-	if a.at then
-		local t, terr = util.parse_time(a.at)
-		if not t then error("--at: " .. terr, 0) end
-		at = t
-	end
+	local at = at_option(a) or util.now()
 	local st = open_storage(cfg)
 	if not st.presign then
 		error(("vakap url needs s3 storage; %s holds plain files"):format(st:describe()), 0)
@@ -262,6 +285,7 @@ function M.main(args, version)
 	if a.command == "ops" then return cmd_ops(cfg, a) end
 	if a.command == "check" then return cmd_check(cfg, a) end
 	if a.command == "url" then return cmd_url(cfg, a) end
+	if a.command == "restore" then return cmd_restore(cfg, a) end
 	local opname = a.command == "run" and a.op or a.command
 	return run_op(cfg, get_op(cfg, opname), a)
 end

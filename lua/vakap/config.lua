@@ -11,7 +11,7 @@ local util = require "vakap.util"
 local M = {}
 
 M.builtin_components = { "files", "command" }
-M.builtin_ops = { "backup", "status", "check", "rotate" }
+M.builtin_ops = { "backup", "status", "check", "rotate", "restore" }
 
 local compressors = { zstd = true, gzip = true, none = true }
 

@@ -89,13 +89,13 @@ local function describe_end(how, code)
 end
 
 -- opts: { jobs, dry_run, show_progress, storage, settings, version, now,
---         stale_after, lock_wait }  -> { { site, ok, result, error, duration } } in
+--         stale_after, lock_wait, args (the op's own arguments) }  -> { { site, ok, result, error, duration } } in
 -- the order of `sites`
 function M.run(op, sites, opts)
 	local base = {
 		settings = opts.settings, storage = opts.storage, now = opts.now or util.now(),
 		dry_run = opts.dry_run, version = opts.version, stale_after = opts.stale_after,
-		lock_wait = opts.lock_wait,
+		lock_wait = opts.lock_wait, args = opts.args,
 	}
 	local results, running, next_site = {}, {}, 1
 	local display = progress.new(opts.show_progress, op.name, #sites)

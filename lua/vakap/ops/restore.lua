@@ -1,0 +1,137 @@
+-- The restore op (vakap restore SITE COMPONENT[/PART] [--at TIME]
+-- (--to FILE | --into-host [--target X])): the newest backup at or
+-- before TIME, checked on the way (SHA-256 against the manifest, the
+-- signature when one was made), and
+--   --to FILE      its plaintext written to FILE, atomically: a failed
+--                  check leaves nothing;
+--   --into-host    streamed into the component's restore (a database
+--                  reloaded, a directory extracted), over the original or
+--                  into --target.  Nothing is replaced before the whole
+--                  backup has been checked: the stored object is fetched
+--                  to a temporary file and read through once, then
+--                  restored from that checked copy.
+local vakap = require("vakap.api").vakap
+local backups = require "vakap.backups"
+local fs = require "vakap.fs"
+local proc = require "vakap.proc"
+local util = require "vakap.util"
+
+-- Read s to its end, discarding; -> bytes | nil, err
+local function drain(s)
+	local n = 0
+	while true do
+		local chunk, err = s:read(131072)
+		if not chunk then
+			if err then return nil, err end
+			return n
+		end
+		n = n + #chunk
+	end
+end
+
+local function temp_path(what)
+	local dir = os.getenv("TMPDIR") or "/tmp"
+	return ("%s/vakap-%s-%d-%d"):format(dir, what, proc.pid(), math.floor(proc.clock() * 1e6))
+end
+
+-- --to FILE: the plaintext into FILE.vakap-tmp, renamed into place.
+local function to_file(ctx, src, manifest, gopts, path, force)
+	if fs.stat(path) and not force then
+		return nil, ("%s exists: remove it, or give --force to replace it"):format(path)
+	end
+	local s, err = backups.plaintext(src, manifest, gopts)
+	if not s then return nil, err end
+	local tmp = path .. ".vakap-tmp"
+	fs.remove(tmp)
+	local n
+	n, err = fs.write(s, tmp, { progress = function(b) ctx.progress(b, "restore") end })
+	s:close()
+	if not n then return nil, err end
+	local ok, rerr = fs.rename(tmp, path, { replace = force })
+	if not ok then
+		fs.remove(tmp)
+		return nil, rerr
+	end
+	return n
+end
+
+-- --into-host: fetch and check first, restore from the checked copy.
+local function into_host(site, ctx, c, b, manifest, gopts, target)
+	local copy = temp_path("restore")
+	local src, err = ctx.storage:get(b.data.key)
+	if not src then return nil, err end
+	local n
+	n, err = fs.write(vakap.hash.sha256(src, manifest.sha256), copy, { mode = 384 })
+	src:close()
+	if not n then return nil, err end
+	local function done(...)
+		fs.remove(copy)
+		return ...
+	end
+	local s, perr = backups.plaintext(fs.source(copy), manifest, gopts)
+	if not s then return done(nil, perr) end
+	local bytes, derr = drain(s)
+	s:close()
+	if not bytes then return done(nil, "the backup does not check out, nothing was restored: " .. derr) end
+	s = backups.plaintext(fs.source(copy), manifest, gopts)
+	local ok, rerr = c.def.restore(c, site, s, { target = target, part = manifest.part, manifest = manifest })
+	s:close()
+	if not ok then return done(nil, rerr) end
+	return done(bytes)
+end
+
+return vakap.op "restore" {
+	description = "Restore a backup: to a file, or into the site's host",
+	record = false,
+	lock = true,
+
+	run = function(site, ctx)
+		local a = ctx.args or {}
+		local series, err = backups.series(ctx.storage, site.name)
+		if not series then error("cannot list storage: " .. err, 0) end
+		local s
+		s, err = backups.find(series, a.component)
+		if not s then error(err, 0) end
+		local b = backups.pick(s, a.at)
+		if not b then
+			error(("no backup of %s at or before %s"):format(a.component, util.iso(a.at or util.now())), 0)
+		end
+		local manifest
+		manifest, err = backups.manifest(ctx.storage, b)
+		if not manifest then error(err, 0) end
+		local gopts = backups.gpg_options(site.config, ctx.settings, manifest)
+		local row = { component = backups.label(s), stamp = b.stamp, time = util.iso(b.time), object = b.data.key }
+		local n
+		if a.to then
+			local src, gerr = ctx.storage:get(b.data.key)
+			if not src then error(gerr, 0) end
+			n, err = to_file(ctx, src, manifest, gopts, a.to, a.force)
+			row.to = a.to
+		else
+			local c = site:component(s.component)
+			if not c then
+				error(("%s has backups of '%s', but no such component in its configuration to restore into")
+					:format(site.name, s.component), 0)
+			end
+			n, err = into_host(site, ctx, c, b, manifest, gopts, a.target)
+			row.into = a.target or "the original"
+		end
+		if not n then return { restored = row }, err end
+		row.bytes = n
+		return { restored = row }
+	end,
+
+	report = function(results)
+		local lines = {}
+		for _, r in ipairs(results) do
+			local x = r.result and r.result.restored
+			if r.ok and x then
+				lines[#lines + 1] = ("%s %s: restored the backup of %s (%s) %s"):format(r.site, x.component,
+					x.time, vakap.human_size(x.bytes), x.to and ("to " .. x.to) or ("into " .. x.into))
+			else
+				lines[#lines + 1] = ("%s: restore FAILED: %s"):format(r.site, r.error)
+			end
+		end
+		return table.concat(lines, "\n")
+	end,
+}
