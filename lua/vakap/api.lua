@@ -61,6 +61,9 @@ local component_fields = {
 	--   and each part is stored, and its manifest written, on its own.
 	--   false: this instance stores one object, as without parts.
 	parts = { type = "function" },
+	-- validate(options) -> true | nil, problem: checks across options,
+	--   made where the component is declared in sites.d
+	validate = { type = "function" },
 	-- check(self, site) -> true | nil, problem
 	check = { type = "function" },
 	-- describe(self) -> a short text for `list` and dry runs
