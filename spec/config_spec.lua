@@ -169,6 +169,7 @@ site "zeta" { host = "local" }
 			assert.equal(require "vakap.components.files", cfg.components.files)
 			assert.equal(require "vakap.components.command", cfg.components.command)
 			assert.equal(require "vakap.components.mysql", cfg.components.mysql)
+			assert.equal(require "vakap.components.postgres", cfg.components.postgres)
 			assert.equal(require "vakap.ops.backup", cfg.ops.backup)
 			assert.equal(require "vakap.ops.status", cfg.ops.status)
 			assert.equal(require "vakap.ops.check", cfg.ops.check)

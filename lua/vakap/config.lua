@@ -10,7 +10,7 @@ local util = require "vakap.util"
 
 local M = {}
 
-M.builtin_components = { "files", "command", "mysql" }
+M.builtin_components = { "files", "command", "mysql", "postgres" }
 M.builtin_ops = { "backup", "status", "check" }
 
 local compressors = { zstd = true, gzip = true, none = true }
