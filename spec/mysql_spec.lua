@@ -18,15 +18,7 @@ local function instance(opts)
 	return assert(fake.instance(mysql, opts))
 end
 
--- The backup of c (of its part, if given): -> argv, info
-local function backup_argv(c, part)
-	local site, host = fake.site()
-	local s, info = c.def.backup(c, site, {}, part)
-	assert.truthy(s, info)
-	s:close()
-	assert.same(host.ran[1], info.command)
-	return host.ran[1], info
-end
+local backup_argv = fake.backup
 
 describe("the mysql component", function()
 	describe("options", function()

@@ -8,14 +8,7 @@ local function instance(opts)
 	return assert(fake.instance(postgres, opts))
 end
 
-local function backup_argv(c, part)
-	local site, host = fake.site()
-	local s, info = c.def.backup(c, site, {}, part)
-	assert.truthy(s, info)
-	s:close()
-	assert.same(host.ran[1], info.command)
-	return host.ran[1], info
-end
+local backup_argv = fake.backup
 
 local list_query = "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname"
 

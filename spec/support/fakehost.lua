@@ -37,6 +37,17 @@ function M.site(answer, missing)
 	return site, host
 end
 
+-- Run the backup of c (of its part, if given) on a recording site.
+-- -> the argv it ran, and what backup said of it
+function M.backup(c, part)
+	local site, host = M.site()
+	local s, info = c.def.backup(c, site, {}, part)
+	if not s then error("backup failed: " .. tostring(info), 2) end
+	s:close()
+	if info.command ~= host.ran[1] then error("info.command is not the command run", 2) end
+	return host.ran[1], info
+end
+
 -- An instance of the component def with options checked as sites.d checks
 -- them.  -> instance | nil, err
 function M.instance(def, opts)

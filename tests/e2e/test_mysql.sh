@@ -7,16 +7,9 @@
 # original and into another database; a dump that fails fails its site
 # only and stores nothing.
 . "$(dirname "$0")/lib.sh"
+. "$ROOT/tests/support/dbtest.sh"
 
-chmod 711 "$T" # the mysql system user reaches the socket under it
-M=$T/mariadb
-if ! sh "$ROOT/tests/support/mariadb.sh" start "$M" >"$T/mariadb.log" 2>&1; then
-	not_ok "start a MariaDB server" "$(cat "$T/mariadb.log")"
-	finish
-	exit 1
-fi
-trap 'sh "$ROOT/tests/support/mariadb.sh" stop "$M"; rm -rf "$T"' EXIT
-. "$M/env.sh"
+start_server mariadb "$T/mariadb"
 S=$MARIADB_SOCKET
 sql() { mariadb --no-defaults --socket="$S" --default-character-set=utf8mb4 -N -B "$@"; }
 
@@ -34,15 +27,6 @@ fingerprint() {
 	sql -e "SELECT trigger_name FROM information_schema.triggers WHERE trigger_schema = '$db' ORDER BY 1;
 		SELECT routine_name FROM information_schema.routines WHERE routine_schema = '$db' ORDER BY 1;
 		SELECT event_name FROM information_schema.events WHERE event_schema = '$db' ORDER BY 1"
-}
-# same_db NAME SOURCE COPY [-x TABLE]: COPY has what SOURCE has
-same_db() {
-	a=$(fingerprint "$2" "${5:-}")
-	b=$(fingerprint "$3" "${5:-}")
-	if [ -n "$a" ] && [ "$a" = "$b" ]; then ok "$1"; else not_ok "$1" "$2:
-$a
-$3:
-$b"; fi
 }
 
 sql >"$T/sql.log" 2>&1 <<'SQL' || not_ok "make the source databases" "$(cat "$T/sql.log")"
@@ -82,7 +66,6 @@ socket = $S
 CNF
 chmod 600 "$T/backup.cnf"
 
-cp "$ROOT/tests/support/restore-latest.lua" "$T/cfg/ops.d/"
 cat > "$T/cfg/vakap.lua" <<LUA
 storage = dir "backups"
 LUA
@@ -129,7 +112,7 @@ check "the options are added after the defaults" \
 lacks "--skip-comments took effect" "Dump completed" "$(zstd -dc "$obj")"
 sql -e "CREATE DATABASE shop_copy"
 check "the object reloads with mysql alone" sh -c "zstd -dc '$obj' | mariadb --no-defaults --socket='$S' shop_copy"
-same_db "the reloaded copy has the tables, rows, checksums, triggers, routines and events" shop shop_copy -x cache
+same_db "the reloaded copy has the tables, rows, checksums, triggers, routines and events" shop shop_copy cache
 check "the ignored table was left out" test -z "$(sql -e "SHOW TABLES FROM shop_copy LIKE 'cache'")"
 check "unicode text survives byte for byte" test "$(sql -e 'SELECT HEX(name) FROM shop_copy.items WHERE id = 1')" = \
 	"$(sql -e 'SELECT HEX(name) FROM shop.items WHERE id = 1')"
@@ -171,13 +154,7 @@ contains "status shows each database of all = true" "mysql/blog" "$(printf '%s\n
 contains "status shows each database of all = true (2)" "mysql/shop" "$(printf '%s\n' "$OUT" | grep '^every')"
 
 # the component's restore, through the test op
-restore() { # restore SITE [PART] [TARGET]
-	export RESTORE_COMPONENT=mysql
-	[ -n "${2:-}" ] && export RESTORE_PART=$2
-	[ -n "${3:-}" ] && export RESTORE_TARGET=$3
-	run run restore-latest "$1"
-	unset RESTORE_COMPONENT RESTORE_PART RESTORE_TARGET
-}
+restore() { restore_latest mysql "$@"; } # restore SITE [PART] [TARGET]
 before=$(fingerprint shop)
 sql -e "DELETE FROM shop.items WHERE id > 10; DROP PROCEDURE shop.item_count; DROP TRIGGER shop.items_audit"
 restore one
@@ -185,7 +162,7 @@ expect_code "restore into the original database succeeds" 0
 check "the original database is back as it was" test "$(fingerprint shop)" = "$before"
 restore one "" shop_new
 expect_code "restore into a new database succeeds" 0
-same_db "the new database equals the source" shop shop_new -x cache
+same_db "the new database equals the source" shop shop_new cache
 restore every blog blog_target
 expect_code "restore of one database of all = true into a target succeeds" 0
 same_db "the target equals the source" blog blog_target

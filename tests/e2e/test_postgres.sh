@@ -8,16 +8,9 @@
 # dropped role back from the globals; a dump that fails fails its site
 # only and stores nothing.
 . "$(dirname "$0")/lib.sh"
+. "$ROOT/tests/support/dbtest.sh"
 
-chmod 711 "$T" # the postgres system user reaches its directory under it
-P=$T/pg
-if ! sh "$ROOT/tests/support/postgres.sh" start "$P" >"$T/pg.log" 2>&1; then
-	not_ok "start a PostgreSQL cluster" "$(cat "$T/pg.log")"
-	finish
-	exit 1
-fi
-trap 'sh "$ROOT/tests/support/postgres.sh" stop "$P"; rm -rf "$T"' EXIT
-. "$P/env.sh"
+start_server postgres "$T/pg"
 # the test's own connections: TCP from 127.0.0.1, trusted
 export PGHOST=127.0.0.1 PGPORT=$PG_PORT PGUSER=postgres
 q() { psql -X -w -q -v ON_ERROR_STOP=1 "$@"; }
@@ -31,14 +24,6 @@ fingerprint() {
 	done
 	q -d "$1" -At -c "SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace ORDER BY 1;
 		SELECT viewname FROM pg_views WHERE schemaname = 'public' ORDER BY 1"
-}
-same_db() { # same_db NAME SOURCE COPY
-	a=$(fingerprint "$2")
-	b=$(fingerprint "$3")
-	if [ -n "$a" ] && [ "$a" = "$b" ]; then ok "$1"; else not_ok "$1" "$2:
-$a
-$3:
-$b"; fi
 }
 
 q >"$T/sql.log" 2>&1 <<'SQL' || not_ok "make the source databases" "$(cat "$T/sql.log")"
@@ -65,7 +50,6 @@ INSERT INTO posts VALUES (1, 'Hello', 'Wörld 🌍'), (2, 'Second', repeat('x', 
 SQL
 check "the source databases are made" test "$(q -d shop -At -c 'SELECT count(*) FROM items')" = 2002
 
-cp "$ROOT/tests/support/restore-latest.lua" "$T/cfg/ops.d/"
 cat > "$T/cfg/vakap.lua" <<LUA
 storage = dir "backups"
 LUA
@@ -141,13 +125,7 @@ contains "status shows the globals of all = true" "postgres/_globals" "$(printf 
 contains "status shows each database of all = true" "postgres/shop" "$(printf '%s\n' "$OUT" | grep '^every')"
 
 # the component's restore, through the test op
-restore() { # restore SITE [PART] [TARGET]
-	export RESTORE_COMPONENT=postgres
-	[ -n "${2:-}" ] && export RESTORE_PART=$2
-	[ -n "${3:-}" ] && export RESTORE_TARGET=$3
-	run run restore-latest "$1"
-	unset RESTORE_COMPONENT RESTORE_PART RESTORE_TARGET
-}
+restore() { restore_latest postgres "$@"; } # restore SITE [PART] [TARGET]
 before=$(fingerprint shop)
 q -d shop -c "DELETE FROM items WHERE id > 10; DROP VIEW cheap; CREATE TABLE extra (x int)"
 restore one
