@@ -150,26 +150,34 @@ describe("the mysql component", function()
 	end)
 
 	describe("restore", function()
-		it("creates the database when missing, then feeds the dump to mysql", function()
-			local site, host = fake.site()
+		-- a site whose server has the databases named in `have`
+		local function server(have)
+			return fake.site(function(argv)
+				if argv[#argv] == "SHOW DATABASES" then return have end
+				return ""
+			end)
+		end
+
+		it("feeds the dump to mysql in the database it came from", function()
+			local site, host = server("mysql\nshop\n")
 			local c = instance { database = "shop", defaults_file = "/etc/my.cnf" }
 			assert.same({ true }, { mysql.restore(c, site, stream.string("DUMP"), {}) })
 			assert.same({
-				{ "mysql", "--defaults-extra-file=/etc/my.cnf", "-e", "CREATE DATABASE IF NOT EXISTS `shop`" },
+				{ "mysql", "--defaults-extra-file=/etc/my.cnf", "-N", "-B", "-e", "SHOW DATABASES" },
 				{ "mysql", "--defaults-extra-file=/etc/my.cnf", "--database=shop" },
 			}, host.ran)
 			assert.same({ "DUMP" }, host.fed)
 		end)
 
-		it("restores into target, quoting it in SQL only", function()
-			local site, host = fake.site()
+		it("creates a missing target first, quoting it in SQL only", function()
+			local site, host = server("shop\n")
 			assert.is_true(mysql.restore(instance { database = "shop" }, site, stream.string(""), { target = "new`db" }))
-			assert.same({ "mysql", "-e", "CREATE DATABASE IF NOT EXISTS `new``db`" }, host.ran[1])
-			assert.same({ "mysql", "--database=new`db" }, host.ran[2])
+			assert.same({ "mysql", "-e", "CREATE DATABASE `new``db`" }, host.ran[2])
+			assert.same({ "mysql", "--database=new`db" }, host.ran[3])
 		end)
 
 		it("restores a part into its own database", function()
-			local site, host = fake.site()
+			local site, host = server("blog\n")
 			assert.is_true(mysql.restore(instance { all = true }, site, stream.string(""),
 				{ part = { name = "blog", database = "blog" } }))
 			assert.same({ "mysql", "--database=blog" }, host.ran[2])
@@ -184,7 +192,7 @@ describe("the mysql component", function()
 		it("returns mysql's failure", function()
 			local site = fake.site(function(argv)
 				if argv[#argv] == "--database=shop" then return nil, "mysql exited with status 1: ERROR 1064" end
-				return ""
+				return "shop\n"
 			end)
 			assert.same({ nil, "mysql exited with status 1: ERROR 1064" },
 				{ mysql.restore(instance { database = "shop" }, site, stream.string("x"), {}) })

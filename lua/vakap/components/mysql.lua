@@ -89,6 +89,17 @@ local function quote_ident(name)
 	return "`" .. name:gsub("`", "``") .. "`"
 end
 
+-- Create the database name unless the server has it (so that restoring
+-- into one that exists takes no CREATE privilege).  -> true | nil, err
+local function ensure_database(o, site, name)
+	local have, err = databases(o, site)
+	if not have then return nil, err end
+	for _, n in ipairs(have) do
+		if n == name then return true end
+	end
+	return db.output(site, db.append(client(o, "mysql"), { "-e", "CREATE DATABASE " .. quote_ident(name) }))
+end
+
 return vakap.component "mysql" {
 	description = "A MySQL or MariaDB database (or every one), dumped with mysqldump",
 	options = {
@@ -137,8 +148,7 @@ return vakap.component "mysql" {
 		if not name then
 			return nil, ("component '%s' backs up every database: say which to restore into (target)"):format(self.name)
 		end
-		local ok, err = db.output(site, db.append(client(o, "mysql"),
-			{ "-e", "CREATE DATABASE IF NOT EXISTS " .. quote_ident(name) }))
+		local ok, err = ensure_database(o, site, name)
 		if not ok then return nil, err end
 		local n, ferr = site:feed(db.append(client(o, "mysql"), { "--database=" .. name }), s)
 		if not n then return nil, ferr end
