@@ -1,7 +1,7 @@
 # vakap — see README.md.  `make deps` once (as root), then `make`,
 # `make demo`, `make test`.
 
-PKGS     := lua5.4 libarchive libzstd zlib libcrypto gpgme gpg-error
+PKGS     := lua5.4 libarchive libzstd zlib libcrypto gpgme gpg-error libcurl expat
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
@@ -12,8 +12,11 @@ LDLIBS   := $(PKG_LIBS) -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # The primitives: one file each, each a Lua module vakap.<name>.
-PRIMS    := stream proc fs worker compress hash tar gpg
-PRIM_SRC := $(PRIMS:%=engine/%.c)
+PRIMS    := stream proc fs worker compress hash tar gpg s3
+# Objects the primitives need besides their own (no luaopen of their own).
+EXTRA    := s3sign
+OBJS     := $(PRIMS) $(EXTRA)
+PRIM_SRC := $(OBJS:%=engine/%.c)
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNITS    := $(UNIT_SRC:tests/unit/%.c=%)
@@ -43,20 +46,20 @@ build/asan/luasrc.o: build/luasrc.c | build/asan
 	$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
 
 # The binary: -rdynamic so C modules loaded at run time (lua-cjson) find Lua.
-build/vakap: $(PRIMS:%=build/plain/%.o) build/plain/main.o build/plain/luasrc.o
+build/vakap: $(OBJS:%=build/plain/%.o) build/plain/main.o build/plain/luasrc.o
 	$(CC) $(CFLAGS) -rdynamic $^ -o $@ $(LDLIBS)
-build/vakap-asan: $(PRIMS:%=build/asan/%.o) build/asan/main.o build/asan/luasrc.o
+build/vakap-asan: $(OBJS:%=build/asan/%.o) build/asan/main.o build/asan/luasrc.o
 	$(CC) $(CFLAGS) $(SAN) -rdynamic $^ -o $@ $(LDLIBS)
 
 # The primitives as one Lua C library, for the busted specs run by lua5.4,
 # which provides Lua itself.
-build/vakap.so: $(PRIMS:%=build/pic/%.o)
-	$(CC) -shared $^ -o $@ $(shell pkg-config --libs libarchive libzstd zlib libcrypto gpgme gpg-error)
+build/vakap.so: $(OBJS:%=build/pic/%.o)
+	$(CC) -shared $^ -o $@ $(shell pkg-config --libs libarchive libzstd zlib libcrypto gpgme gpg-error libcurl expat)
 
-build/asan/test_%: tests/unit/test_%.c tests/unit/harness.h $(PRIMS:%=build/asan/%.o)
-	$(CC) $(ALL_CFLAGS) $(SAN) $< $(PRIMS:%=build/asan/%.o) -o $@ $(LDLIBS) -lcmocka
-build/plain/test_%: tests/unit/test_%.c tests/unit/harness.h $(PRIMS:%=build/plain/%.o)
-	$(CC) $(ALL_CFLAGS) $< $(PRIMS:%=build/plain/%.o) -o $@ $(LDLIBS) -lcmocka
+build/asan/test_%: tests/unit/test_%.c tests/unit/harness.h $(OBJS:%=build/asan/%.o)
+	$(CC) $(ALL_CFLAGS) $(SAN) $< $(OBJS:%=build/asan/%.o) -o $@ $(LDLIBS) -lcmocka
+build/plain/test_%: tests/unit/test_%.c tests/unit/harness.h $(OBJS:%=build/plain/%.o)
+	$(CC) $(ALL_CFLAGS) $< $(OBJS:%=build/plain/%.o) -o $@ $(LDLIBS) -lcmocka
 
 deps:
 	sh tools/deps.sh

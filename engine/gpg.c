@@ -284,6 +284,7 @@ struct gpg_filter {
 	int nsigs;
 	char enc_to[MAX_KEYS][24]; /* decrypt: the key ids it was encrypted to */
 	int nenc_to;
+	char want_signer[64];      /* decrypt: fail unless it signed; "" any */
 };
 
 static ssize_t in_read(void *handle, void *buf, size_t n)
@@ -492,6 +493,27 @@ static int decrypt_failure(struct gpg_filter *f)
 	}
 }
 
+/* Decrypted: a bad signature is a failure, and so is the lack of a good
+ * one by the signer asked for. */
+static int check_signatures(struct gpg_filter *f)
+{
+	int i, found = 0;
+
+	for (i = 0; i < f->nsigs; i++) {
+		if (strcmp(f->sigs[i].status, "bad signature") == 0)
+			return vk_fail(&f->s, "gpg: the signature by %s is bad: the data "
+			               "was changed after it was signed", f->sigs[i].fpr);
+		if (strcmp(f->sigs[i].status, "good") == 0 &&
+		    strcmp(f->sigs[i].fpr, f->want_signer) == 0)
+			found = 1;
+	}
+	if (f->want_signer[0] && !found)
+		return vk_fail(&f->s, "gpg: no good signature by %s (%s)",
+		               f->want_signer, f->nsigs == 0 ? "it is not signed"
+		               : f->sigs[0].status);
+	return 0;
+}
+
 /* The operation is done: 0 when it went well, else fail the stream. */
 static int gpg_finish(struct gpg_filter *f)
 {
@@ -499,7 +521,7 @@ static int gpg_finish(struct gpg_filter *f)
 		return vk_fail_up(&f->s);
 	if (f->mode == GPG_DECRYPT) {
 		keep_decrypt_results(f);
-		return f->err ? decrypt_failure(f) : 0;
+		return f->err ? decrypt_failure(f) : check_signatures(f);
 	}
 	if (f->bad_passphrase || (f->passphrase &&
 	    gpgme_err_code(f->err) == GPG_ERR_BAD_PASSPHRASE))
@@ -786,18 +808,23 @@ static int l_encrypt(lua_State *L)
 	return 1;
 }
 
-/* lua: gpg.decrypt(up, {homedir =, passphrase_file =}) -> stream of the
- *      plaintext; once it has ended, info() has encrypted_to (key ids) and
- *      signatures ({fingerprint, status, good}). */
+/* lua: gpg.decrypt(up, {homedir =, passphrase_file =, signer =}) -> stream
+ *      of the plaintext; once it has ended, info() has encrypted_to (key
+ *      ids) and signatures ({fingerprint, status, good}).  A bad signature
+ *      fails the stream at its end; so does, with signer (a fingerprint),
+ *      the lack of a good signature by that key. */
 static int l_decrypt(lua_State *L)
 {
 	struct gpg_filter *f;
-	const char *homedir, *passfile;
+	const char *homedir, *passfile, *signer;
 	char err[512];
 
 	homedir = opt_string(L, 2, "homedir");
 	passfile = opt_string(L, 2, "passphrase_file");
+	signer = opt_string(L, 2, "signer");
 	f = push_filter(L, GPG_DECRYPT);
+	if (signer)
+		snprintf(f->want_signer, sizeof f->want_signer, "%s", signer);
 	if (filter_setup(f, homedir, passfile, err, sizeof err) < 0)
 		vk_fail(&f->s, "%s", err);
 	return 1;

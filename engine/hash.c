@@ -23,18 +23,6 @@ struct sha256_filter {
 	char hex[2 * SHA256_LEN + 1]; /* "" until the stream has ended */
 };
 
-static void tohex(char *hex, const unsigned char *md, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		hex[2 * i] = digits[md[i] >> 4];
-		hex[2 * i + 1] = digits[md[i] & 0xf];
-	}
-	hex[2 * len] = '\0';
-}
-
 static ssize_t sha256_read(struct vk_stream *s, void *buf, size_t n)
 {
 	struct sha256_filter *h = (struct sha256_filter *)s;
@@ -52,7 +40,7 @@ static ssize_t sha256_read(struct vk_stream *s, void *buf, size_t n)
 	}
 	if (EVP_DigestFinal_ex(h->ctx, md, &len) != 1 || len != SHA256_LEN)
 		return vk_fail(s, "sha256: digest final failed");
-	tohex(h->hex, md, len);
+	vk_hex(h->hex, md, len);
 	return 0;
 }
 
@@ -114,7 +102,7 @@ static int l_sha256_hex(lua_State *L)
 
 	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1)
 		return vk_pushfail(L, "sha256: cannot compute the digest");
-	tohex(hex, md, mdlen);
+	vk_hex(hex, md, mdlen);
 	lua_pushstring(L, hex);
 	return 1;
 }

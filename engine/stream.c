@@ -155,6 +155,18 @@ int vk_pump(lua_State *L, struct vk_stream *s, vk_write_fn write, void *ctx,
 	return rc;
 }
 
+void vk_hex(char *hex, const unsigned char *bytes, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		hex[2 * i] = digits[bytes[i] >> 4];
+		hex[2 * i + 1] = digits[bytes[i] & 15];
+	}
+	hex[2 * len] = '\0';
+}
+
 int vk_pushfail(lua_State *L, const char *fmt, ...)
 {
 	va_list ap;
@@ -395,14 +407,20 @@ static const luaL_Reg metamethods[] = {
 	{NULL, NULL},
 };
 
+void vk_class(lua_State *L, const char *name, const luaL_Reg *meta,
+              const luaL_Reg *methods_)
+{
+	if (luaL_newmetatable(L, name) == 0)
+		return; /* already made; leaves it on the stack */
+	luaL_setfuncs(L, meta, 0);
+	lua_newtable(L);
+	luaL_setfuncs(L, methods_, 0);
+	lua_setfield(L, -2, "__index");
+}
+
 static void createmeta(lua_State *L)
 {
-	if (luaL_newmetatable(L, VK_STREAM_MT) == 0)
-		return; /* already made; leaves it on the stack */
-	luaL_setfuncs(L, metamethods, 0);
-	luaL_newlibtable(L, methods);
-	luaL_setfuncs(L, methods, 0);
-	lua_setfield(L, -2, "__index");
+	vk_class(L, VK_STREAM_MT, metamethods, methods);
 }
 
 static const luaL_Reg funcs[] = {

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <lauxlib.h>
 #include <lua.h>
 
 #define VK_STREAM_MT "vakap.stream"
@@ -102,6 +103,15 @@ int vk_pump(lua_State *L, struct vk_stream *s, vk_write_fn write, void *ctx,
 
 /* Set by the signal handlers in the engine: a run was interrupted. */
 extern volatile int vk_interrupted;
+
+/* The metatable `name`, made the first time (metamethods, and methods as
+ * its __index), left on the stack: each handle type installs its
+ * functions once. */
+void vk_class(lua_State *L, const char *name, const luaL_Reg *meta,
+              const luaL_Reg *methods);
+
+/* Lower-case hex of len bytes into hex, which holds 2 * len + 1. */
+void vk_hex(char *hex, const unsigned char *bytes, size_t len);
 
 /* lua: fail, message -- the usual failure return; returns 2. */
 int vk_pushfail(lua_State *L, const char *fmt, ...)

@@ -306,12 +306,7 @@ static const luaL_Reg funcs[] = {
 
 int luaopen_vakap_worker(lua_State *L)
 {
-	if (luaL_newmetatable(L, WORKER_MT)) {
-		luaL_setfuncs(L, metamethods, 0);
-		luaL_newlibtable(L, methods);
-		luaL_setfuncs(L, methods, 0);
-		lua_setfield(L, -2, "__index");
-	}
+	vk_class(L, WORKER_MT, metamethods, methods);
 	lua_pop(L, 1);
 	luaL_newlib(L, funcs);
 	return 1;

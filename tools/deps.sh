@@ -6,6 +6,7 @@ set -eu
 PKGS="build-essential pkg-config git ca-certificates
 lua5.4 liblua5.4-dev lua-cjson lua-argparse lua-busted
 libarchive-dev libzstd-dev zlib1g-dev libssl-dev libgpgme-dev gnupg gpg-agent
+libcurl4-openssl-dev libexpat1-dev
 libcmocka-dev valgrind zstd gzip tar coreutils sqlite3
 python3 procps bsdutils sudo
 mariadb-server mariadb-client postgresql postgresql-client"
@@ -15,6 +16,10 @@ for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
 		missing="$missing $p"
 done
+# The S3 tests run moto (not a Debian package) with boto3: say so early.
+python3 -c 'import moto.server, boto3' 2>/dev/null ||
+	echo "tools/deps.sh: the S3 tests need moto[server] and boto3 for python3" \
+		"(pip install 'moto[server]' boto3)" >&2
 [ -z "$missing" ] && exit 0
 
 echo "installing:$missing" >&2

@@ -1,6 +1,7 @@
 -- The API operators write against, and vakap's own components and ops with
 -- them: `op "name" { ... }`, `component "name" { ... }`, and the `vakap`
 -- table of primitives and helpers their code may call.
+local retention = require "vakap.retention"
 local schema = require "vakap.schema"
 local util = require "vakap.util"
 
@@ -70,9 +71,18 @@ local component_fields = {
 	describe = { type = "function" },
 }
 
+-- A retention = { ... } table (vakap.lua, a site, a component): its
+-- rules known and typed, and keeping something.  -> true | nil, message
+function M.check_retention(v)
+	local p, err = schema.check(retention.spec, v, "retention")
+	if not p then return nil, err:gsub("^retention: ", "") end
+	return retention.check_policy(p)
+end
+
 -- Options every component has.
 M.common_options = {
 	name = { type = "name" },
+	retention = { type = "table", check = M.check_retention },
 }
 
 -- component "name" { description, options = {...}, backup = fn, restore = fn }

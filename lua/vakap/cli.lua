@@ -41,6 +41,8 @@ local function parser()
 	add_filters(p:command("backup", "Back up every matching site (= vakap run backup)."))
 	add_filters(p:command("status", "Last good backup of each component; exit 1 if any is stale or missing."))
 		:option("--stale-after", "Age past which a backup is stale (default: stale_after in vakap.lua).")
+	add_filters(p:command("rotate", "Delete the backups no retention rule keeps (-n shows what would go)."))
+		:flag("--explain", "Show, for every backup, the rules that keep it.")
 	p:command("ops", "List the ops available, with their descriptions.")
 	add_filters(p:command("check", "Check the configuration, the storage, and each site's host, components and keys."))
 		:flag("--abort-uploads", "Abort the incomplete multipart uploads older than a day (s3 storage).")
@@ -130,7 +132,7 @@ local function run_op(cfg, op, a, extra)
 	local summary, nfailed = report.summary(op.name, results)
 	local text, code, own_summary
 	if op.report and (not a.dry_run or op.plan) then
-		text, code, own_summary = op.report(results, { json = a.json })
+		text, code, own_summary = op.report(results, { json = a.json, explain = a.explain })
 	end
 	summary = own_summary or summary
 	code = code or (nfailed > 0 and 1 or 0)

@@ -11,7 +11,7 @@ local util = require "vakap.util"
 local M = {}
 
 M.builtin_components = { "files", "command", "mysql", "postgres" }
-M.builtin_ops = { "backup", "status", "check" }
+M.builtin_ops = { "backup", "status", "check", "rotate" }
 
 local compressors = { zstd = true, gzip = true, none = true }
 
@@ -32,7 +32,7 @@ local settings_spec = {
 	storage = { type = "table" },
 	encrypt = { type = "table", check = is_gpg },
 	compress = { type = "string", default = "zstd", check = check_compress },
-	retention = { type = "table" },
+	retention = { type = "table", check = api.check_retention },
 	stale_after = { type = "duration", default = "26h" },
 	jobs = { type = "integer", default = 4, check = function(v) return v >= 1 and v <= 256, "must be from 1 to 256" end },
 	sites = { type = "string", default = "sites.d" },
@@ -48,6 +48,7 @@ local site_spec = {
 	vars = { type = "table", default = {} },
 	stale_after = { type = "duration" },
 	compress = { type = "string", check = check_compress },
+	retention = { type = "table", check = api.check_retention },
 	encrypt = { type = "any", check = function(v)
 		if v == false then return true end
 		local ok = is_gpg(v)

@@ -131,8 +131,8 @@ end
 -- Reachable (a listing), writable (a probe written, read back, deleted),
 -- and incomplete uploads older than a day, aborted when opts.abort_uploads.
 function S3:check(opts)
-	local _, err = self:c():list(self.prefix .. ".vakap-check", { max_keys = 1 })
-	if err then return nil, "not reachable: " .. err end
+	local listed, err = self:c():list(self.prefix .. ".vakap-check", { max_keys = 1 })
+	if not listed then return nil, "not reachable: " .. err end
 	local ok
 	ok, err = storage.probe(self)
 	if not ok then return nil, err end

@@ -1,0 +1,117 @@
+-- The rotate op: apply each component's retention policy (its own, else
+-- its site's, else vakap.lua's) to its committed backups, and delete what
+-- no rule keeps -- manifests first, so a backup stops existing before its
+-- data goes, then the data, each in batches.  The newest backup of a
+-- component is never deleted.  Data objects left without a manifest (a
+-- failed run's) are removed once they are more than a day old.
+local vakap = require("vakap.api").vakap
+local catalog = require "vakap.catalog"
+local retention = require "vakap.retention"
+local util = require "vakap.util"
+
+local ORPHAN_AGE = 86400
+
+-- The policy for component `name` of site: -> policy | nil
+local function policy_for(site, ctx, name)
+	local c = site:component(name)
+	return c and c.options.retention or site.config.retention or ctx.settings.retention
+end
+
+-- What rotate would do on site: rows per component, and the keys to
+-- delete, manifests and data apart.
+local function decide(site, ctx)
+	local entries, err = ctx.storage:list(site.name .. "/")
+	if not entries then error("cannot list storage: " .. err, 0) end
+	local cat = catalog.scan(site.name, entries)
+	local rows, manifests, data = {}, {}, {}
+	local old = ctx.now - ORPHAN_AGE
+	for _, name in ipairs(util.sorted_keys(cat.components)) do
+		local comp = cat.components[name]
+		local policy = policy_for(site, ctx, name)
+		if not policy then
+			error(("%s: no retention policy: set retention = { ... } in vakap.lua, the site or the component")
+				:format(name), 0)
+		end
+		local keep, forget, reasons = retention.apply(policy, comp.backups)
+		local row = { component = name, kept = {}, forgotten = {}, orphans = {}, freed = 0 }
+		for _, b in ipairs(keep) do
+			row.kept[#row.kept + 1] = { stamp = b.stamp, reasons = reasons[b] }
+		end
+		for _, b in ipairs(forget) do
+			-- the newest is kept by any policy check_policy accepts; never delete it regardless
+			if b ~= comp.backups[1] then
+				row.forgotten[#row.forgotten + 1] = { stamp = b.stamp, size = b.data and b.data.size }
+				manifests[#manifests + 1] = b.manifest.key
+				if b.data then
+					data[#data + 1] = b.data.key
+					row.freed = row.freed + (b.data.size or 0)
+				end
+			end
+		end
+		for _, o in ipairs(comp.orphans) do
+			if o.mtime and o.mtime < old then
+				row.orphans[#row.orphans + 1] = o.key
+				data[#data + 1] = o.key
+				row.freed = row.freed + (o.size or 0)
+			end
+		end
+		rows[#rows + 1] = row
+	end
+	return rows, manifests, data
+end
+
+local function summary_line(site, r, verb)
+	local parts = { ("keep %d"):format(#r.kept), ("%s %d"):format(verb, #r.forgotten) }
+	if #r.orphans > 0 then parts[#parts + 1] = ("%d leftover data objects"):format(#r.orphans) end
+	if r.freed > 0 then parts[#parts + 1] = ("%s freed"):format(vakap.human_size(r.freed)) end
+	return ("%-20s %-14s %s"):format(site, r.component, table.concat(parts, ", "))
+end
+
+return vakap.op "rotate" {
+	description = "Delete the backups no retention rule keeps",
+
+	run = function(site, ctx)
+		local rows, manifests, data = decide(site, ctx)
+		-- a backup stops existing when its manifest goes: manifests first
+		if #manifests > 0 then
+			local ok, err = ctx.storage:delete(manifests)
+			if not ok then return { components = rows }, "deleting manifests: " .. err end
+		end
+		if #data > 0 then
+			local ok, err = ctx.storage:delete(data)
+			if not ok then return { components = rows }, "deleting data: " .. err end
+		end
+		return { components = rows }
+	end,
+
+	plan = function(site, ctx)
+		local rows = decide(site, ctx)
+		return { components = rows, dry_run = true }
+	end,
+
+	report = function(results, ctx)
+		local lines = {}
+		for _, res in ipairs(results) do
+			local comps = res.result and res.result.components or {}
+			local verb = res.result and res.result.dry_run and "would forget" or "forgot"
+			for _, r in ipairs(comps) do
+				lines[#lines + 1] = summary_line(res.site, r, verb)
+				if ctx and ctx.explain then
+					for _, k in ipairs(r.kept) do
+						lines[#lines + 1] = ("    %s  keep    %s"):format(k.stamp, table.concat(k.reasons, ", "))
+					end
+					for _, f in ipairs(r.forgotten) do
+						lines[#lines + 1] = ("    %s  forget  no rule keeps it"):format(f.stamp)
+					end
+					for _, o in ipairs(r.orphans) do
+						lines[#lines + 1] = ("    %s  remove  data without a manifest, over a day old"):format(o)
+					end
+				end
+			end
+			if not res.ok then
+				lines[#lines + 1] = ("%-20s %-14s FAILED  %s"):format(res.site, "-", res.error)
+			end
+		end
+		return table.concat(lines, "\n")
+	end,
+}
