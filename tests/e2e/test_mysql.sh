@@ -68,6 +68,7 @@ chmod 600 "$T/backup.cnf"
 
 cat > "$T/cfg/vakap.lua" <<LUA
 storage = dir "backups"
+retention = { last = 1 }
 LUA
 cat > "$T/cfg/sites.d/db.lua" <<LUA
 site "one" {
@@ -147,6 +148,10 @@ run backup every
 expect_code "a second backup of every database succeeds" 0
 check "each database now has two backups" test "$(ls "$B"/every/mysql/{shop,blog}/*.json | wc -l)" = 4
 check "the databases made since are found too" test -f "$(ls "$B"/every/mysql/shop_copy/*.json | head -1)"
+run rotate every
+expect_code "rotate succeeds" 0
+contains "rotate treats each database on its own" "mysql/shop     keep 1, forgot 1" "$OUT"
+check "rotate kept the newest backup of each database" test "$(ls "$B"/every/mysql/{shop,blog}/*.json | wc -l)" = 2
 
 run status one every other-user
 expect_code "status is 0 after the backups" 0
