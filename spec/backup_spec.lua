@@ -4,27 +4,23 @@
 local backup = require "vakap.ops.backup"
 local catalog = require "vakap.catalog"
 local compress = require "vakap.compress"
-local dir_storage = require "vakap.storage.dir"
 local stream = require "vakap.stream"
 local tmpdir = require "tmpdir"
 local util = require "vakap.util"
 local vakap = require("vakap.api").vakap
 
 describe("the backup op", function()
-	local root, storage, calls
+	local dir = tmpdir.dir_storage()
+	before_each(dir.setup)
+	after_each(dir.teardown)
+	local calls
 
 	before_each(function()
-		root = tmpdir.make()
-		storage = dir_storage.open({ kind = "dir", path = root })
 		calls = {}
 	end)
 
-	after_each(function()
-		tmpdir.remove(root)
-	end)
-
 	local function ctx()
-		return { settings = { compress = "zstd" }, storage = storage, version = "test", progress = function() end }
+		return { settings = { compress = "zstd" }, storage = dir.storage, version = "test", progress = function() end }
 	end
 
 	-- A component whose parts() returns `parts` (a function: what it
@@ -38,7 +34,7 @@ describe("the backup op", function()
 			backup = function(_, _, _, part)
 				local name = part and part.name or "(one)"
 				-- what is stored by the time this part's stream is asked for
-				local listed = storage:list("s/") or {}
+				local listed = dir.storage:list("s/") or {}
 				calls[#calls + 1] = { part = name, stored = #listed }
 				if failing and failing[name] then return nil, name .. " failed to dump" end
 				return stream.string("data of " .. name), { ext = "sql", command = { "dump", name } }
@@ -54,9 +50,9 @@ describe("the backup op", function()
 
 	local function manifests()
 		local out = {}
-		for _, e in ipairs(assert(storage:list("s/"))) do
+		for _, e in ipairs(assert(dir.storage:list("s/"))) do
 			if e.key:match("%.json$") and not e.key:match("^s/_ops/") then
-				out[#out + 1] = util.decode(assert(storage:get_string(e.key)))
+				out[#out + 1] = util.decode(assert(dir.storage:get_string(e.key)))
 			end
 		end
 		table.sort(out, function(a, b) return a.object < b.object end)
@@ -64,7 +60,7 @@ describe("the backup op", function()
 	end
 
 	local function content(key)
-		local s <close> = compress.unzstd(assert(storage:get(key)))
+		local s <close> = compress.unzstd(assert(dir.storage:get(key)))
 		return s:readall()
 	end
 
@@ -84,7 +80,7 @@ describe("the backup op", function()
 		assert.same({ "dump", "shop" }, m[2].source.command)
 		assert.equal("data of shop", content(m[2].object))
 		assert.equal("data of blog", content(m[1].object))
-		local cat = catalog.scan("s", assert(storage:list("s/")))
+		local cat = catalog.scan("s", assert(dir.storage:list("s/")))
 		assert.same({ 0, 1, 1 }, { #cat.components.db.backups, #cat.components.db.parts.shop.backups,
 			#cat.components.db.parts.blog.backups })
 	end)
@@ -109,7 +105,7 @@ describe("the backup op", function()
 		assert.same({ true, true }, { r.components[1].ok, r.components[3].ok })
 		local m = manifests()
 		assert.same({ "a", "c" }, { m[1].part.name, m[2].part.name })
-		assert.is_nil(storage:list("s/db/bad/")[1])
+		assert.is_nil(dir.storage:list("s/db/bad/")[1])
 	end)
 
 	it("fails the component when its parts cannot be listed, and goes on with the others", function()
@@ -146,14 +142,14 @@ describe("the backup op", function()
 	end)
 
 	it("hints each part's upload with the size of that part's previous backup", function()
-		assert.is_true(storage:put_string("s/db/shop/20200101T000000Z.sql.zst", "12345"))
-		assert.is_true(storage:put_string("s/db/shop/20200101T000000Z.json", "{}"))
+		assert.is_true(dir.storage:put_string("s/db/shop/20200101T000000Z.sql.zst", "12345"))
+		assert.is_true(dir.storage:put_string("s/db/shop/20200101T000000Z.json", "{}"))
 		local hints = {}
 		local c = ctx()
 		c.storage = setmetatable({ put = function(_, key, st, opts)
 			hints[key:match("^s/db/(%w+)/")] = opts.size_hint or false
-			return storage:put(key, st, opts)
-		end }, { __index = storage })
+			return dir.storage:put(key, st, opts)
+		end }, { __index = dir.storage })
 		local _, err = backup.run(site(component(function() return { { name = "shop" }, { name = "blog" } } end)), c)
 		assert.is_nil(err)
 		assert.same({ shop = 5, blog = false }, hints)

@@ -1,29 +1,21 @@
 -- The rotate op on the parts of a component (the databases of all =
--- true), against a real directory storage: each part is its own series.
-local dir_storage = require "vakap.storage.dir"
+-- true), against a real directory dir.storage: each part is its own series.
 local rotate = require "vakap.ops.rotate"
 local tmpdir = require "tmpdir"
 local util = require "vakap.util"
 
 describe("the rotate op", function()
-	local root, storage
+	local dir = tmpdir.dir_storage()
+	before_each(dir.setup)
+	after_each(dir.teardown)
 	local now = util.parse_time("2026-11-22T12:00:00Z")
 	local day = 86400
-
-	before_each(function()
-		root = tmpdir.make()
-		storage = dir_storage.open({ kind = "dir", path = root })
-	end)
-
-	after_each(function()
-		tmpdir.remove(root)
-	end)
 
 	-- a backup in folder (site/component[/part]) at time t
 	local function backup(folder, t)
 		local stamp = util.stamp(t)
-		assert.is_true(storage:put_string(("%s/%s.sql.zst"):format(folder, stamp), "data"))
-		assert.is_true(storage:put_string(("%s/%s.json"):format(folder, stamp), "{}"))
+		assert.is_true(dir.storage:put_string(("%s/%s.sql.zst"):format(folder, stamp), "data"))
+		assert.is_true(dir.storage:put_string(("%s/%s.json"):format(folder, stamp), "{}"))
 	end
 
 	local function site()
@@ -31,12 +23,12 @@ describe("the rotate op", function()
 	end
 
 	local function ctx()
-		return { now = now, settings = { retention = { last = 1 } }, storage = storage }
+		return { now = now, settings = { retention = { last = 1 } }, storage = dir.storage }
 	end
 
 	local function keys()
 		local out = {}
-		for _, e in ipairs(assert(storage:list("s/"))) do out[#out + 1] = e.key end
+		for _, e in ipairs(assert(dir.storage:list("s/"))) do out[#out + 1] = e.key end
 		table.sort(out)
 		return out
 	end
@@ -74,14 +66,14 @@ describe("the rotate op", function()
 		backup("s/pg/shop", now - 3 * day)
 		local stale = "s/pg/shop/" .. util.stamp(now - 2 * day) .. ".dump"
 		local fresh = "s/pg/shop/" .. util.stamp(now - 60) .. ".dump"
-		assert.is_true(storage:put_string(stale, "partial"))
-		assert.is_true(storage:put_string(fresh, "partial"))
-		assert.is_true(os.execute(("touch -d @%d %s/%s"):format(now - 2 * day, root, stale)))
-		assert.is_true(os.execute(("touch -d @%d %s/%s"):format(now - 60, root, fresh)))
+		assert.is_true(dir.storage:put_string(stale, "partial"))
+		assert.is_true(dir.storage:put_string(fresh, "partial"))
+		assert.is_true(os.execute(("touch -d @%d %s/%s"):format(now - 2 * day, dir.root, stale)))
+		assert.is_true(os.execute(("touch -d @%d %s/%s"):format(now - 60, dir.root, fresh)))
 		local r = rotate.run(site(), ctx())
 		assert.same({ stale }, r.components[1].orphans)
-		assert.is_nil(storage:list(stale)[1])
-		assert.equal(fresh, storage:list(fresh)[1].key)
+		assert.is_nil(dir.storage:list(stale)[1])
+		assert.equal(fresh, dir.storage:list(fresh)[1].key)
 	end)
 
 	it("shows a part as COMPONENT/PART", function()
