@@ -9,6 +9,35 @@ describe("catalog", function()
 			assert.equal("acme/db/20261121T220000Z.json", catalog.manifest_key("acme", "db", "20261121T220000Z"))
 			assert.equal("acme/_ops/backup.json", catalog.op_key("acme", "backup"))
 		end)
+
+		it("puts a part of a component in a folder of its own", function()
+			assert.equal("acme/mysql/shop/20261121T220000Z.sql.zst",
+				catalog.data_key("acme", "mysql", "20261121T220000Z", "sql.zst", "shop"))
+			assert.equal("acme/mysql/shop/20261121T220000Z.json",
+				catalog.manifest_key("acme", "mysql", "20261121T220000Z", "shop"))
+			assert.equal("acme/mysql/shop", catalog.folder("acme", "mysql", "shop"))
+			assert.equal("acme/mysql", catalog.folder("acme", "mysql"))
+		end)
+	end)
+
+	describe("part names", function()
+		it("keeps letters, digits, '_', '-' and inner dots", function()
+			assert.equal("Shop_2-v1.0", catalog.part_segment("Shop_2-v1.0"))
+		end)
+
+		it("escapes every other byte, so a name is always one safe segment", function()
+			assert.equal("a%2Fb%20c%25d", catalog.part_segment("a/b c%d"))
+			assert.equal("caf%C3%A9", catalog.part_segment("café"))
+			assert.equal("%2E", catalog.part_segment("."))
+			assert.equal("%2E.", catalog.part_segment(".."))
+			assert.equal("%2Etmp-x", catalog.part_segment(".tmp-x"))
+		end)
+
+		it("reads a segment back into the name", function()
+			for _, name in ipairs { "shop", "a/b c%d", "café", "..", ".tmp-x", "%41" } do
+				assert.equal(name, catalog.part_name(catalog.part_segment(name)))
+			end
+		end)
 	end)
 
 	describe("scan", function()
@@ -28,6 +57,7 @@ describe("catalog", function()
 							data = data,
 						} },
 						orphans = {},
+						parts = {},
 					},
 				},
 				ops = {},
@@ -84,7 +114,8 @@ describe("catalog", function()
 		it("ignores keys that do not follow the layout", function()
 			local cat = catalog.scan("acme", {
 				e("acme/stray.json"),
-				e("acme/db/sub/20261121T220000Z.json"),
+				e("acme/db/sub/deeper/20261121T220000Z.json"),
+				e("acme/db/sub/notes.txt"),
 				e("acme/db/notes.txt"),
 				e("acme/db/2026-11-21.json"),
 				e("acme/db/20261121T220000Z"),
@@ -98,6 +129,34 @@ describe("catalog", function()
 			assert.equal(1, #cat.components.db.backups)
 			assert.is_nil(cat.components.db.backups[1].data)
 			assert.same({}, cat.components.db.orphans)
+		end)
+
+		it("reads the parts of a component from its subfolders, each with its backups", function()
+			local m1, d1 = e("acme/mysql/shop/20261121T220000Z.json"), e("acme/mysql/shop/20261121T220000Z.sql.zst", 7)
+			local m0 = e("acme/mysql/shop/20261120T220000Z.json")
+			local m2, d2 = e("acme/mysql/caf%C3%A9/20261121T220001Z.json"), e("acme/mysql/caf%C3%A9/20261121T220001Z.sql.zst")
+			local orphan = e("acme/mysql/blog/20261121T220002Z.sql.zst")
+			local cat = catalog.scan("acme", { m0, d1, m1, d2, m2, orphan })
+			local c = cat.components.mysql
+			assert.same({ {}, {} }, { c.backups, c.orphans })
+			assert.same({ "blog", "café", "shop" }, util.sorted_keys(c.parts))
+			local shop = c.parts.shop
+			assert.same({ "20261121T220000Z", "20261120T220000Z" }, { shop.backups[1].stamp, shop.backups[2].stamp })
+			assert.same({ m1, d1 }, { shop.backups[1].manifest, shop.backups[1].data })
+			assert.same({ m2, d2 }, { c.parts["café"].backups[1].manifest, c.parts["café"].backups[1].data })
+			assert.same({ backups = {}, orphans = { orphan } }, c.parts.blog)
+		end)
+
+		it("keeps a component's own backups apart from its parts'", function()
+			local whole = e("acme/mysql/20261119T220000Z.json")
+			local cat = catalog.scan("acme", { whole, e("acme/mysql/shop/20261121T220000Z.json") })
+			assert.same({ whole }, { cat.components.mysql.backups[1].manifest, cat.components.mysql.backups[2] })
+			assert.equal(1, #cat.components.mysql.parts.shop.backups)
+		end)
+
+		it("takes nothing under _ops for a part", function()
+			local cat = catalog.scan("acme", { e("acme/_ops/x/20261121T220000Z.json") })
+			assert.same({ components = {}, ops = {} }, cat)
 		end)
 
 		it("returns nothing for an empty listing", function()

@@ -168,6 +168,8 @@ site "zeta" { host = "local" }
 			local cfg = load {}
 			assert.equal(require "vakap.components.files", cfg.components.files)
 			assert.equal(require "vakap.components.command", cfg.components.command)
+			assert.equal(require "vakap.components.mysql", cfg.components.mysql)
+			assert.equal(require "vakap.components.postgres", cfg.components.postgres)
 			assert.equal(require "vakap.ops.backup", cfg.ops.backup)
 			assert.equal(require "vakap.ops.status", cfg.ops.status)
 			assert.equal(require "vakap.ops.check", cfg.ops.check)
@@ -317,6 +319,17 @@ end
 		it("rejects an option its check refuses", function()
 			local err = load_error { ["sites.d/a.lua"] = 'site "a" {\n  host = "local",\n  files { path = "rel" },\n}\n' }
 			assert_error_at(err, "sites.d/a.lua", 3, { "files: option 'path': must be an absolute path" })
+		end)
+
+		it("rejects options that do not go together, by the component's validate", function()
+			local err = load_error { ["sites.d/a.lua"] = 'site "a" {\n  host = "local",\n  mysql { database = "x", all = true },\n}\n' }
+			assert_error_at(err, "sites.d/a.lua", 3, { 'mysql: give either database = "NAME" or all = true' })
+		end)
+
+		it("refuses a database password, saying where it goes", function()
+			local err = load_error { ["sites.d/a.lua"] = 'site "a" {\n  host = "local",\n  mysql { database = "x",\n  password = "s3cret" },\n}\n' }
+			assert_error_at(err, "sites.d/a.lua", 3, { "mysql: option 'password': a password never goes on a command line" })
+			assert.falsy(err:find("s3cret", 1, true))
 		end)
 
 		it("rejects a component without a required option", function()

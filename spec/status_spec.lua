@@ -27,6 +27,11 @@ describe("the status op", function()
 			json.encode({ time = util.iso(t) })))
 	end
 
+	-- The same, of a part of a component (a database of mysql { all = true })
+	local function backup_part(site, component, part, t, data)
+		backup(site, component .. "/" .. part, t, data)
+	end
+
 	local function site(name, components, config)
 		local list = {}
 		for i, c in ipairs(components) do list[i] = { name = c[1], type = c[2] } end
@@ -117,6 +122,38 @@ describe("the status op", function()
 			}, r.ops)
 		end)
 
+		it("reports each part of a component that stores several, by name", function()
+			backup_part("acme", "mysql", "shop", now - 3600, "shop dump")
+			backup_part("acme", "mysql", "blog", now - 30 * 3600, "blog")
+			backup_part("acme", "mysql", "blog", now - 40 * 3600)
+			local r = status.run(site("acme", { { "mysql", "mysql" } }), ctx())
+			assert.same({
+				{ component = "mysql", part = "blog", type = "mysql", backups = 2,
+					time = util.iso(now - 30 * 3600), age = 30 * 3600, size = 4,
+					object = "acme/mysql/blog/" .. util.stamp(now - 30 * 3600) .. ".tar.zst", state = "stale" },
+				{ component = "mysql", part = "shop", type = "mysql", backups = 1,
+					time = util.iso(now - 3600), age = 3600, size = 9,
+					object = "acme/mysql/shop/" .. util.stamp(now - 3600) .. ".tar.zst", state = "ok" },
+			}, r.components)
+		end)
+
+		it("counts only what was stored since a component changed from parts to one object", function()
+			backup_part("acme", "mysql", "shop", now - 3 * day)
+			backup("acme", "mysql", now - 2 * day)
+			local r = status.run(site("acme", { { "mysql", "mysql" } }), ctx())
+			local c = r.components[1]
+			assert.same({ 1, "mysql", "stale", 2 * day }, { #r.components, c.component, c.state, c.age })
+			assert.is_nil(c.part)
+		end)
+
+		it("counts only what was stored since a component changed from one object to parts", function()
+			backup("acme", "mysql", now - 2 * day)
+			backup_part("acme", "mysql", "shop", now - 3600)
+			backup_part("acme", "mysql", "old", now - 3 * day)
+			local r = status.run(site("acme", { { "mysql", "mysql" } }), ctx())
+			assert.same({ 1, "shop", "ok" }, { #r.components, r.components[1].part, r.components[1].state })
+		end)
+
 		it("raises when the storage cannot be listed", function()
 			local gone = dir_storage.open({ kind = "dir", path = root .. "/nonexistent" })
 			assert.has_error(function()
@@ -169,6 +206,13 @@ describe("the status op", function()
 			}, ctx())
 			assert.same({ 2, "status: 0 ok, 1 stale, 0 missing, 1 site unknown" }, { code, summary })
 			assert.truthy(text:find("acme%s+%-%s+UNKNOWN%s+cannot list storage: denied"))
+		end)
+
+		it("shows a part as COMPONENT/PART", function()
+			local part = row("mysql", "ok", 60)
+			part.part = "shop"
+			local text = status.report({ result("acme", { part }) }, ctx())
+			assert.truthy(text:find("acme%s+mysql/shop%s+ok%s+"))
 		end)
 
 		it("shows op records and sites without components", function()

@@ -8,7 +8,8 @@ lua5.4 liblua5.4-dev lua-cjson lua-argparse lua-busted
 libarchive-dev libzstd-dev zlib1g-dev libssl-dev libgpgme-dev gnupg gpg-agent
 libcurl4-openssl-dev libexpat1-dev
 libcmocka-dev valgrind zstd gzip tar coreutils sqlite3
-python3 procps bsdutils"
+python3 procps bsdutils sudo
+mariadb-server mariadb-client postgresql postgresql-client"
 
 missing=
 for p in $PKGS; do
@@ -26,5 +27,13 @@ SUDO=
 [ "$(id -u)" = 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# The database servers are installed for their programs: the tests start
+# their own, in temporary directories.  Unless the machine has a policy
+# already, keep apt from starting system-wide ones (exit 101: "not now").
+policy=/usr/sbin/policy-rc.d
+if [ ! -e $policy ]; then
+	$SUDO sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+	trap '$SUDO rm -f $policy' EXIT
+fi
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null

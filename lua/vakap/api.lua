@@ -53,10 +53,20 @@ end
 local component_fields = {
 	description = { type = "string", required = true },
 	options = { type = "table", required = true },
-	-- backup(self, site, ctx) -> stream, { ext = "sql", compressed = false }
+	-- backup(self, site, ctx [, part]) -> stream, { ext = "sql", compressed = false }
 	backup = { type = "function", required = true },
-	-- restore(self, site, stream, { target = ... }) -> true | nil, err
+	-- restore(self, site, stream, { target =, part =, manifest = }) -> true | nil, err
+	--   part: the part the object was stored as (from its manifest), or nil
 	restore = { type = "function", required = true },
+	-- parts(self, site, ctx) -> { { name = "db1", ... }, ... } | false | nil, err
+	--   A component that stores several objects (one per database) lists
+	--   them: backup is then called once per part, one stream at a time,
+	--   and each part is stored, and its manifest written, on its own.
+	--   false: this instance stores one object, as without parts.
+	parts = { type = "function" },
+	-- validate(options) -> true | nil, problem: checks across options,
+	--   made where the component is declared in sites.d
+	validate = { type = "function" },
 	-- check(self, site) -> true | nil, problem
 	check = { type = "function" },
 	-- describe(self) -> a short text for `list` and dry runs

@@ -2,6 +2,8 @@
 --
 --   SITE/COMPONENT/20261121T220000Z.sql.zst.gpg   the data
 --   SITE/COMPONENT/20261121T220000Z.json          its manifest, written last
+--   SITE/COMPONENT/PART/20261121T220000Z.sql.zst  a part of a component that
+--   SITE/COMPONENT/PART/20261121T220000Z.json     stores several (a database)
 --   SITE/_ops/OP.json                             the last run of an op
 --
 -- A backup exists when its manifest exists.
@@ -11,58 +13,92 @@ local M = {}
 
 M.ops_folder = "_ops"
 
-function M.data_key(site, component, stamp, ext)
-	return ("%s/%s/%s.%s"):format(site, component, stamp, ext)
+-- A part's name as one segment of a key: letters, digits, '_', '-' and
+-- '.' as they are (but not a leading '.'), any other byte as %XX.
+function M.part_segment(name)
+	local seg = name:gsub("[^A-Za-z0-9_.-]", function(c) return ("%%%02X"):format(c:byte()) end)
+	return (seg:gsub("^%.", "%%2E"))
 end
 
-function M.manifest_key(site, component, stamp)
-	return ("%s/%s/%s.json"):format(site, component, stamp)
+function M.part_name(segment)
+	return (segment:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- SITE/COMPONENT, or SITE/COMPONENT/PART for a part
+function M.folder(site, component, part)
+	if part then return ("%s/%s/%s"):format(site, component, M.part_segment(part)) end
+	return ("%s/%s"):format(site, component)
+end
+
+function M.data_key(site, component, stamp, ext, part)
+	return ("%s/%s.%s"):format(M.folder(site, component, part), stamp, ext)
+end
+
+function M.manifest_key(site, component, stamp, part)
+	return ("%s/%s.json"):format(M.folder(site, component, part), stamp)
 end
 
 function M.op_key(site, op)
 	return ("%s/%s/%s.json"):format(site, M.ops_folder, op)
 end
 
+-- A file of a folder, by its stamp: the manifest or the data.
+local function add(folder, stamp, ext, e)
+	local b = folder.by_stamp[stamp] or { stamp = stamp, time = util.parse_time(stamp) }
+	folder.by_stamp[stamp] = b
+	if ext == "json" then
+		b.manifest = e
+	elseif not ext:find("%.json$") then
+		b.data = e
+	end
+end
+
+-- by_stamp -> backups (newest first) and orphans
+local function settle(folder)
+	folder.backups, folder.orphans = {}, {}
+	for _, b in pairs(folder.by_stamp) do
+		if b.manifest then
+			folder.backups[#folder.backups + 1] = b
+		elseif b.data then
+			folder.orphans[#folder.orphans + 1] = b.data
+		end
+	end
+	table.sort(folder.backups, function(a, b) return a.stamp > b.stamp end)
+	folder.by_stamp = nil
+end
+
 -- A listing of SITE/ -> {
 --   components = { [name] = { backups = { newest first: { stamp, time,
---     manifest = entry, data = entry | nil } }, orphans = { entries } } },
+--     manifest = entry, data = entry | nil } }, orphans = { entries },
+--     parts = { [part name] = { backups, orphans } } } },
 --   ops = { [name] = entry } }
 -- Orphans are data objects whose manifest does not exist.
 function M.scan(site, entries)
 	local comps, ops = {}, {}
 	local prefix = site .. "/"
 	for _, e in ipairs(entries) do
-		local rest = e.key:sub(1, #prefix) == prefix and e.key:sub(#prefix + 1)
-		local comp, file = (rest or ""):match("^([^/]+)/([^/]+)$")
+		local rest = e.key:sub(1, #prefix) == prefix and e.key:sub(#prefix + 1) or ""
+		local comp, seg, file = rest:match("^([^/]+)/([^/]+)/([^/]+)$")
+		if not comp then comp, file = rest:match("^([^/]+)/([^/]+)$") end
+		local stamp, ext = (file or ""):match("^(%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ)%.(.+)$")
 		if comp == M.ops_folder then
-			local op = file:match("^(.+)%.json$")
+			local op = not seg and file:match("^(.+)%.json$")
 			if op then ops[op] = e end
-		elseif comp then
-			local stamp, ext = file:match("^(%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ)%.(.+)$")
-			if stamp then
-				local c = comps[comp] or { by_stamp = {} }
-				comps[comp] = c
-				local b = c.by_stamp[stamp] or { stamp = stamp, time = util.parse_time(stamp) }
-				c.by_stamp[stamp] = b
-				if ext == "json" then
-					b.manifest = e
-				elseif not ext:find("%.json$") then
-					b.data = e
-				end
+		elseif stamp then
+			local c = comps[comp] or { by_stamp = {}, parts = {} }
+			comps[comp] = c
+			local folder = c
+			if seg then
+				local name = M.part_name(seg)
+				folder = c.parts[name] or { by_stamp = {} }
+				c.parts[name] = folder
 			end
+			add(folder, stamp, ext, e)
 		end
 	end
 	for _, c in pairs(comps) do
-		c.backups, c.orphans = {}, {}
-		for _, b in pairs(c.by_stamp) do
-			if b.manifest then
-				c.backups[#c.backups + 1] = b
-			elseif b.data then
-				c.orphans[#c.orphans + 1] = b.data
-			end
-		end
-		table.sort(c.backups, function(a, b) return a.stamp > b.stamp end)
-		c.by_stamp = nil
+		settle(c)
+		for _, p in pairs(c.parts) do settle(p) end
 	end
 	return { components = comps, ops = ops }
 end

@@ -57,7 +57,7 @@ local function parser()
 		:flag("--abort-uploads", "Abort the incomplete multipart uploads older than a day (s3 storage).")
 	local url = p:command("url", "Print a time-limited download link for a stored backup (s3 storage).")
 	url:argument("site", "The site.")
-	url:argument("component", "The component.")
+	url:argument("component", "The component, or COMPONENT/PART for one database of all = true.")
 	url:option("--at", "The newest backup at or before this time (default: the newest).")
 	url:option("--expires", "How long the link works (at most 7d).", "1h")
 	p:command("version", "Print vakap's version.")
@@ -220,12 +220,15 @@ local function cmd_url(cfg, a)
 	if not st.presign then
 		error(("vakap url needs s3 storage; %s holds plain files"):format(st:describe()), 0)
 	end
-	local entries, err = st:list(("%s/%s/"):format(site.name, a.component))
+	local cname, pname = a.component:match("^([^/]+)/(.+)$")
+	cname = cname or a.component
+	local entries, err = st:list(catalog.folder(site.name, cname, pname) .. "/")
 	if not entries then
 		io.stderr:write("vakap: ", err, "\n")
 		return 2
 	end
-	local comp = catalog.scan(site.name, entries).components[a.component]
+	local comp = catalog.scan(site.name, entries).components[cname]
+	if comp and pname then comp = comp.parts[pname] end
 	local chosen
 	for _, b in ipairs(comp and comp.backups or {}) do
 		if b.time <= at and b.data then

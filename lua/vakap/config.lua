@@ -10,7 +10,7 @@ local util = require "vakap.util"
 
 local M = {}
 
-M.builtin_components = { "files", "command" }
+M.builtin_components = { "files", "command", "mysql", "postgres" }
 M.builtin_ops = { "backup", "status", "check", "rotate", "restore" }
 
 local compressors = { zstd = true, gzip = true, none = true }
@@ -223,6 +223,10 @@ local function constructor(def, pending)
 			if type(k) ~= "string" then
 				error(("%s: options must be named (name = value)"):format(label), 0)
 			end
+		end
+		if def.validate then
+			local ok, why = def.validate(checked)
+			if not ok then error(("%s: %s"):format(label, why), 0) end
 		end
 		checked.name = checked.name or def.type
 		local inst = setmetatable({ type = def.type, options = checked, where = where, def = def }, Instance)

@@ -41,4 +41,20 @@ function M.remove(dir)
 	end
 end
 
+-- A fresh directory storage for each test, in a directory removed after
+-- it: before_each(d.setup) and after_each(d.teardown) set and clear the
+-- fields root and storage of d = tmpdir.dir_storage().
+function M.dir_storage()
+	local d = {}
+	function d.setup()
+		d.root = M.make()
+		d.storage = require("vakap.storage.dir").open({ kind = "dir", path = d.root })
+	end
+	function d.teardown()
+		M.remove(d.root)
+		d.root, d.storage = nil, nil
+	end
+	return d
+end
+
 return M

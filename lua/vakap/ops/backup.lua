@@ -1,5 +1,6 @@
--- The backup op: each component's stream, compressed, encrypted, hashed and
--- stored; then, only when the whole stream ended cleanly, its manifest.
+-- The backup op: each component's stream (or each of its parts', one at a
+-- time), compressed, encrypted, hashed and stored; then, only when the
+-- whole stream ended cleanly, its manifest.
 local vakap = require("vakap.api").vakap
 local catalog = require "vakap.catalog"
 local encryption = require "vakap.encryption"
@@ -14,6 +15,11 @@ local function compression(site, ctx)
 	return alg, tonumber(level)
 end
 
+-- "db", or "db/shop" for the part shop of the component db
+local function label(component, part)
+	return part and component .. "/" .. part or component
+end
+
 -- The size of each component's newest backup, from one listing of the
 -- site: where the storage splits an upload into parts, it starts from it.
 local function previous_sizes(site, ctx)
@@ -23,16 +29,41 @@ local function previous_sizes(site, ctx)
 	for name, comp in pairs(catalog.scan(site.name, entries).components) do
 		local newest = comp.backups[1]
 		if newest and newest.data then sizes[name] = newest.data.size end
+		for pname, part in pairs(comp.parts) do
+			newest = part.backups[1]
+			if newest and newest.data then sizes[label(name, pname)] = newest.data.size end
+		end
 	end
 	return sizes
 end
 
+-- The objects a component stores: { false } for one, else its parts.
+-- -> list | nil, err
+local function parts_of(site, c, ctx)
+	if not c.def.parts then return { false } end
+	local parts, err = c.def.parts(c, site, ctx)
+	if parts == false then return { false } end
+	if not parts then return nil, err or "cannot list what to back up" end
+	if #parts == 0 then return nil, "found nothing to back up" end
+	local seen = {}
+	for i, p in ipairs(parts) do
+		if type(p) ~= "table" or type(p.name) ~= "string" or p.name == "" then
+			error(("%s: parts() returned a part %d without a name"):format(c.type, i), 0)
+		end
+		if seen[p.name] then return nil, ("two parts are named '%s'"):format(p.name) end
+		seen[p.name] = true
+	end
+	return parts
+end
+
 -- enc: the prepared encryption, or nil; size_hint: the previous backup's
--- size, or nil.  -> manifest | nil, err
-local function backup_component(site, c, ctx, enc, size_hint)
+-- size, or nil; part: one of the component's parts, or nil.
+-- -> manifest | nil, err
+local function backup_component(site, c, ctx, enc, size_hint, part)
+	local pname = part and part.name
 	local started, t0 = util.now(), proc.clock()
 	local stamp = util.stamp(started)
-	local src, info = c.def.backup(c, site, ctx)
+	local src, info = c.def.backup(c, site, ctx, part)
 	if not src then return nil, info end
 	local source <close> = src
 	info = info or {}
@@ -49,9 +80,9 @@ local function backup_component(site, c, ctx, enc, size_hint)
 		ext = ext .. ".gpg"
 	end
 	local hashed <close> = vakap.hash.sha256(s)
-	local key = catalog.data_key(site.name, c.name, stamp, ext)
+	local key = catalog.data_key(site.name, c.name, stamp, ext, pname)
 	local put, err = ctx.storage:put(key, hashed, {
-		progress = function(bytes) ctx.progress(bytes, c.name) end,
+		progress = function(bytes) ctx.progress(bytes, label(c.name, pname)) end,
 		size_hint = size_hint,
 	})
 	local srcinfo = source:info()
@@ -61,6 +92,7 @@ local function backup_component(site, c, ctx, enc, size_hint)
 		vakap = ctx.version,
 		site = site.name,
 		component = c.name,
+		part = part,
 		type = c.type,
 		host = site.host,
 		time = util.iso(started),
@@ -76,7 +108,7 @@ local function backup_component(site, c, ctx, enc, size_hint)
 		source = { command = info.command, exit_status = srcinfo.exit_status },
 		duration = proc.clock() - t0,
 	}
-	local ok, merr = ctx.storage:put_string(catalog.manifest_key(site.name, c.name, stamp),
+	local ok, merr = ctx.storage:put_string(catalog.manifest_key(site.name, c.name, stamp, pname),
 		vakap.json.encode(manifest))
 	if not ok then
 		ctx.storage:delete({ key })
@@ -95,16 +127,24 @@ return vakap.op "backup" {
 		local enc = encryption.for_site(site.config, ctx.settings)
 		enc = enc and encryption.prepare(enc)
 		local sizes = previous_sizes(site, ctx)
+		local function fail(c, pname, err)
+			rows[#rows + 1] = { component = c.name, part = pname, ok = false, error = err }
+			failed[#failed + 1] = ("%s: %s"):format(label(c.name, pname), err)
+		end
 		for _, c in ipairs(site.components) do
-			local ok, m, err = pcall(backup_component, site, c, ctx, enc, sizes[c.name])
-			if ok and m then
-				rows[#rows + 1] = { component = c.name, ok = true, object = m.object, size = m.size,
-					input_bytes = m.input_bytes, sha256 = m.sha256, duration = m.duration }
-				vakap.log.debug("%s/%s: stored %s (%s)", site.name, c.name, m.object, vakap.human_size(m.size))
-			else
-				err = ok and err or m
-				rows[#rows + 1] = { component = c.name, ok = false, error = err }
-				failed[#failed + 1] = ("%s: %s"):format(c.name, err)
+			local okp, parts, perr = pcall(parts_of, site, c, ctx)
+			if not (okp and parts) then fail(c, nil, okp and perr or parts) end
+			for _, part in ipairs(okp and parts or {}) do
+				local pname = part and part.name or nil
+				local ok, m, err = pcall(backup_component, site, c, ctx, enc, sizes[label(c.name, pname)], part or nil)
+				if ok and m then
+					rows[#rows + 1] = { component = c.name, part = pname, ok = true, object = m.object, size = m.size,
+						input_bytes = m.input_bytes, sha256 = m.sha256, duration = m.duration }
+					vakap.log.debug("%s/%s: stored %s (%s)", site.name, label(c.name, pname), m.object,
+						vakap.human_size(m.size))
+				else
+					fail(c, pname, ok and err or m)
+				end
 			end
 		end
 		if #site.components == 0 then
@@ -128,10 +168,10 @@ return vakap.op "backup" {
 			local comps = r.result and r.result.components or {}
 			for _, c in ipairs(comps) do
 				if c.ok then
-					lines[#lines + 1] = ("%-20s %-14s ok      %10s  %6.1fs  %s"):format(r.site, c.component,
+					lines[#lines + 1] = ("%-20s %-14s ok      %10s  %6.1fs  %s"):format(r.site, label(c.component, c.part),
 						vakap.human_size(c.size), c.duration or 0, c.object)
 				elseif c.error then
-					lines[#lines + 1] = ("%-20s %-14s FAILED  %s"):format(r.site, c.component, c.error)
+					lines[#lines + 1] = ("%-20s %-14s FAILED  %s"):format(r.site, label(c.component, c.part), c.error)
 				else
 					lines[#lines + 1] = ("%-20s %-14s would back up %s: %s"):format(r.site, c.component,
 						c.type, c.what)

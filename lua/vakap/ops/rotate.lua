@@ -3,7 +3,9 @@
 -- no rule keeps -- manifests first, so a backup stops existing before its
 -- data goes, then the data, each in batches.  The newest backup of a
 -- component is never deleted.  Data objects left without a manifest (a
--- failed run's) are removed once they are more than a day old.
+-- failed run's) are removed once they are more than a day old.  Each part
+-- of a component (a database of all = true) is rotated on its own, by the
+-- component's policy.
 local vakap = require("vakap.api").vakap
 local catalog = require "vakap.catalog"
 local retention = require "vakap.retention"
@@ -17,8 +19,46 @@ local function policy_for(site, ctx, name)
 	return c and c.options.retention or site.config.retention or ctx.settings.retention
 end
 
--- What rotate would do on site: rows per component, and the keys to
--- delete, manifests and data apart.
+-- The stored series of backups of a component: its own, unless it has
+-- only parts, and each part's.  -> { { folder, part name | nil } ... }
+local function series_of(comp)
+	local out = {}
+	if #comp.backups > 0 or #comp.orphans > 0 or next(comp.parts) == nil then out[1] = { comp } end
+	for _, pname in ipairs(util.sorted_keys(comp.parts)) do out[#out + 1] = { comp.parts[pname], pname } end
+	return out
+end
+
+-- One series of backups (a component's own, or one of its parts') under
+-- policy: what it keeps and forgets in row; the keys to delete added to
+-- manifests and data.  -> row
+local function decide_series(policy, folder, row, manifests, data, old)
+	local keep, forget, reasons = retention.apply(policy, folder.backups)
+	for _, b in ipairs(keep) do
+		row.kept[#row.kept + 1] = { stamp = b.stamp, reasons = reasons[b] }
+	end
+	for _, b in ipairs(forget) do
+		-- the newest is kept by any policy check_policy accepts; never delete it regardless
+		if b ~= folder.backups[1] then
+			row.forgotten[#row.forgotten + 1] = { stamp = b.stamp, size = b.data and b.data.size }
+			manifests[#manifests + 1] = b.manifest.key
+			if b.data then
+				data[#data + 1] = b.data.key
+				row.freed = row.freed + (b.data.size or 0)
+			end
+		end
+	end
+	for _, o in ipairs(folder.orphans) do
+		if o.mtime and o.mtime < old then
+			row.orphans[#row.orphans + 1] = o.key
+			data[#data + 1] = o.key
+			row.freed = row.freed + (o.size or 0)
+		end
+	end
+	return row
+end
+
+-- What rotate would do on site: rows per component (per part), and the
+-- keys to delete, manifests and data apart.
 local function decide(site, ctx)
 	local entries, err = ctx.storage:list(site.name .. "/")
 	if not entries then error("cannot list storage: " .. err, 0) end
@@ -26,36 +66,15 @@ local function decide(site, ctx)
 	local rows, manifests, data = {}, {}, {}
 	local old = ctx.now - ORPHAN_AGE
 	for _, name in ipairs(util.sorted_keys(cat.components)) do
-		local comp = cat.components[name]
 		local policy = policy_for(site, ctx, name)
 		if not policy then
 			error(("%s: no retention policy: set retention = { ... } in vakap.lua, the site or the component")
 				:format(name), 0)
 		end
-		local keep, forget, reasons = retention.apply(policy, comp.backups)
-		local row = { component = name, kept = {}, forgotten = {}, orphans = {}, freed = 0 }
-		for _, b in ipairs(keep) do
-			row.kept[#row.kept + 1] = { stamp = b.stamp, reasons = reasons[b] }
+		for _, s in ipairs(series_of(cat.components[name])) do
+			local row = { component = name, part = s[2], kept = {}, forgotten = {}, orphans = {}, freed = 0 }
+			rows[#rows + 1] = decide_series(policy, s[1], row, manifests, data, old)
 		end
-		for _, b in ipairs(forget) do
-			-- the newest is kept by any policy check_policy accepts; never delete it regardless
-			if b ~= comp.backups[1] then
-				row.forgotten[#row.forgotten + 1] = { stamp = b.stamp, size = b.data and b.data.size }
-				manifests[#manifests + 1] = b.manifest.key
-				if b.data then
-					data[#data + 1] = b.data.key
-					row.freed = row.freed + (b.data.size or 0)
-				end
-			end
-		end
-		for _, o in ipairs(comp.orphans) do
-			if o.mtime and o.mtime < old then
-				row.orphans[#row.orphans + 1] = o.key
-				data[#data + 1] = o.key
-				row.freed = row.freed + (o.size or 0)
-			end
-		end
-		rows[#rows + 1] = row
 	end
 	return rows, manifests, data
 end
@@ -64,7 +83,8 @@ local function summary_line(site, r, verb)
 	local parts = { ("keep %d"):format(#r.kept), ("%s %d"):format(verb, #r.forgotten) }
 	if #r.orphans > 0 then parts[#parts + 1] = ("%d leftover data objects"):format(#r.orphans) end
 	if r.freed > 0 then parts[#parts + 1] = ("%s freed"):format(vakap.human_size(r.freed)) end
-	return ("%-20s %-14s %s"):format(site, r.component, table.concat(parts, ", "))
+	return ("%-20s %-14s %s"):format(site, r.part and r.component .. "/" .. r.part or r.component,
+		table.concat(parts, ", "))
 end
 
 return vakap.op "rotate" {

@@ -1,6 +1,7 @@
--- The status op: for each component, the last good backup (one with a
--- manifest), its age and size; and the last run of each op.  Read-only:
--- one listing per site, nothing written, no locks.
+-- The status op: for each component (each of its parts: COMPONENT/PART),
+-- the last good backup (one with a manifest), its age and size; and the
+-- last run of each op.  Read-only: one listing per site, nothing written,
+-- no locks.
 local vakap = require("vakap.api").vakap
 local catalog = require "vakap.catalog"
 local util = require "vakap.util"
@@ -10,6 +11,20 @@ local function read_op(ctx, entry)
 	local rec = data and vakap.json.decode(data)
 	if type(rec) ~= "table" then return { state = "unreadable" } end
 	return { time = rec.time, ok = rec.ok, error = rec.error ~= vakap.json.null and rec.error or nil }
+end
+
+-- The parts a component stored (one per database, for all = true), by
+-- name; none when it stored one object.  After a change from one layout
+-- to the other, only what was stored since counts.
+local function latest_parts(found)
+	local names = {}
+	if not found then return names end
+	local since = found.backups[1] and found.backups[1].stamp or ""
+	for name, p in pairs(found.parts) do
+		if p.backups[1] and p.backups[1].stamp > since then names[#names + 1] = name end
+	end
+	table.sort(names)
+	return names
 end
 
 return vakap.op "status" {
@@ -22,10 +37,9 @@ return vakap.op "status" {
 		local cat = catalog.scan(site.name, entries)
 		local stale_after = ctx.stale_after or site.config.stale_after or ctx.settings.stale_after
 		local rows = {}
-		for _, c in ipairs(site.components) do
-			local found = cat.components[c.name]
-			local last = found and found.backups[1]
-			local row = { component = c.name, type = c.type, backups = found and #found.backups or 0 }
+		local function add(c, folder, part)
+			local last = folder and folder.backups[1]
+			local row = { component = c.name, part = part, type = c.type, backups = folder and #folder.backups or 0 }
 			if last then
 				row.time = util.iso(last.time)
 				row.age = ctx.now - last.time
@@ -36,6 +50,12 @@ return vakap.op "status" {
 				row.state = "missing"
 			end
 			rows[#rows + 1] = row
+		end
+		for _, c in ipairs(site.components) do
+			local found = cat.components[c.name]
+			local parts = latest_parts(found)
+			for _, name in ipairs(parts) do add(c, found.parts[name], name) end
+			if #parts == 0 then add(c, found) end
 		end
 		local ops = {}
 		for _, name in ipairs(util.sorted_keys(cat.ops)) do
@@ -58,7 +78,8 @@ return vakap.op "status" {
 				for _, c in ipairs(r.result.components) do
 					if c.state ~= "ok" and code == 0 then code = 1 end
 					count[c.state] = count[c.state] + 1
-					lines[#lines + 1] = ("%-20s %-14s %-8s %-21s %9s %10s"):format(r.site, c.component,
+					lines[#lines + 1] = ("%-20s %-14s %-8s %-21s %9s %10s"):format(r.site,
+						c.part and c.component .. "/" .. c.part or c.component,
 						c.state == "ok" and "ok" or c.state:upper(), c.time or "never",
 						c.age and util.human_duration(c.age) or "-", c.size and util.human_size(c.size) or "-")
 				end
