@@ -1,7 +1,7 @@
 # vakap — see README.md.  `make deps` once (as root), then `make`,
 # `make demo`, `make test`.
 
-PKGS     := lua5.4 libarchive libzstd zlib libcrypto gpgme gpg-error
+PKGS     := lua5.4 libarchive libzstd zlib libcrypto gpgme gpg-error libssh2
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
@@ -12,7 +12,7 @@ LDLIBS   := $(PKG_LIBS) -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 # The primitives: one file each, each a Lua module vakap.<name>.
-PRIMS    := stream proc fs worker compress hash tar gpg
+PRIMS    := stream proc fs worker compress hash tar gpg ssh
 PRIM_SRC := $(PRIMS:%=engine/%.c)
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -51,7 +51,7 @@ build/vakap-asan: $(PRIMS:%=build/asan/%.o) build/asan/main.o build/asan/luasrc.
 # The primitives as one Lua C library, for the busted specs run by lua5.4,
 # which provides Lua itself.
 build/vakap.so: $(PRIMS:%=build/pic/%.o)
-	$(CC) -shared $^ -o $@ $(shell pkg-config --libs libarchive libzstd zlib libcrypto gpgme gpg-error)
+	$(CC) -shared $^ -o $@ $(shell pkg-config --libs libarchive libzstd zlib libcrypto gpgme gpg-error libssh2)
 
 build/asan/test_%: tests/unit/test_%.c tests/unit/harness.h $(PRIMS:%=build/asan/%.o)
 	$(CC) $(ALL_CFLAGS) $(SAN) $< $(PRIMS:%=build/asan/%.o) -o $@ $(LDLIBS) -lcmocka

@@ -12,5 +12,6 @@ int luaopen_vakap_compress(lua_State *L);
 int luaopen_vakap_hash(lua_State *L);
 int luaopen_vakap_tar(lua_State *L);
 int luaopen_vakap_gpg(lua_State *L);
+int luaopen_vakap_ssh(lua_State *L);
 
 #endif

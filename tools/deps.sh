@@ -7,7 +7,8 @@ PKGS="build-essential pkg-config git ca-certificates
 lua5.4 liblua5.4-dev lua-cjson lua-argparse lua-busted
 libarchive-dev libzstd-dev zlib1g-dev libssl-dev libgpgme-dev gnupg gpg-agent
 libcmocka-dev valgrind zstd gzip tar coreutils sqlite3
-python3 procps bsdutils"
+python3 procps bsdutils
+libssh2-1-dev openssh-server openssh-client"
 
 missing=
 for p in $PKGS; do

@@ -32,6 +32,7 @@ static const luaL_Reg harness_prims[] = {
 	{"vakap.hash", luaopen_vakap_hash},
 	{"vakap.tar", luaopen_vakap_tar},
 	{"vakap.gpg", luaopen_vakap_gpg},
+	{"vakap.ssh", luaopen_vakap_ssh},
 	{NULL, NULL},
 };
 
