@@ -44,7 +44,6 @@
 #include "stream.h"
 
 #define SESSION_MT "vakap.ssh.session"
-#define ERR_KEEP 4096     /* bytes of a command's stderr kept: the last ones */
 #define CLEANUP_MS 3000   /* the bound on each step of a release */
 #define PID_MARK "vakap-pid:"
 #define RUN_SCRIPT "echo " PID_MARK "$$ >&2 && exec \"$@\""
@@ -601,6 +600,33 @@ static int tcp_connect(struct session *ss, const struct conn_opts *o,
 	return 0;
 }
 
+/* Append to out the names of the comma-separated list that libssh2
+ * supports (algs) and out has not yet: libssh2 1.10 mishandles names it
+ * does not know (overlapping memcpy). */
+static void add_methods(char *out, size_t len, const char *list,
+                        const char **algs, int nalgs)
+{
+	const char *p = list;
+
+	while (*p) {
+		size_t n = strcspn(p, ","), used = strlen(out);
+		const char *w;
+		int i, dup = 0;
+
+		for (w = out; *w && !dup; w += strcspn(w, ","), w += *w == ',')
+			dup = strncmp(w, p, n) == 0 && (w[n] == ',' || w[n] == '\0');
+		for (i = 0; i < nalgs && !dup; i++) {
+			if (strlen(algs[i]) == n && strncmp(algs[i], p, n) == 0) {
+				snprintf(out + used, len - used, "%s%.*s",
+				         used ? "," : "", (int)n, p);
+				break;
+			}
+		}
+		p += n;
+		p += *p == ',';
+	}
+}
+
 /* Connect and take the server's host key, preferring the key types
  * known_hosts holds for it.  0, or -1 with ss->err. */
 static int establish(struct session *ss, const struct conn_opts *o,
@@ -610,7 +636,8 @@ static int establish(struct session *ss, const struct conn_opts *o,
 	const struct keytype *t;
 	const char *blob;
 	size_t len;
-	int type, rc;
+	int type, rc, nalgs;
+	const char **algs = NULL;
 	char prefs[512];
 
 	if (tcp_connect(ss, o, deadline) != 0)
@@ -621,15 +648,16 @@ static int establish(struct session *ss, const struct conn_opts *o,
 	libssh2_session_set_blocking(ss->ssh, 0);
 	if (check_known(ss, o->files, o->nfiles, &probe, 1) != 0)
 		return -1;
-	snprintf(prefs, sizeof prefs, "%s", probe.types);
-	for (t = keytypes; t->name; t++) {
-		if (strstr(prefs, t->methods) == NULL) {
-			size_t used = strlen(prefs);
-			snprintf(prefs + used, sizeof prefs - used, "%s%s",
-			         used ? "," : "", t->methods);
-		}
-	}
-	libssh2_session_method_pref(ss->ssh, LIBSSH2_METHOD_HOSTKEY, prefs);
+	nalgs = libssh2_session_supported_algs(ss->ssh, LIBSSH2_METHOD_HOSTKEY,
+	                                       &algs);
+	prefs[0] = '\0';
+	add_methods(prefs, sizeof prefs, probe.types, algs, nalgs);
+	for (t = keytypes; t->name; t++)
+		add_methods(prefs, sizeof prefs, t->methods, algs, nalgs);
+	if (nalgs > 0)
+		libssh2_free(ss->ssh, (void *)algs);
+	if (prefs[0])
+		libssh2_session_method_pref(ss->ssh, LIBSSH2_METHOD_HOSTKEY, prefs);
 	RETRY(ss, deadline, rc, libssh2_session_handshake(ss->ssh, ss->fd));
 	if (rc == LIBSSH2_ERROR_EAGAIN)
 		return sess_wrap(ss, "SSH handshake with");
@@ -932,7 +960,6 @@ static int l_connect(lua_State *L)
 	                 "identity_files as a list");
 	ss = push_session(L); /* closed until connected */
 	set_names(ss, &o);
-	ss->keepalive = o.keepalive;
 	deadline = now_seconds() + o.timeout;
 	if (establish(ss, &o, deadline) != 0 ||
 	    check_known(ss, o.files, o.nfiles, &k, 0) != 0)
@@ -956,6 +983,9 @@ static int l_connect(lua_State *L)
 	}
 	if (authenticate(ss, o.user, L, lua_gettop(L) - 1, deadline) != 0)
 		return connect_failed(L, ss);
+	/* keepalives from now on: without replies (libssh2 would keep them);
+	 * TCP_USER_TIMEOUT notices when they are not even acknowledged */
+	ss->keepalive = o.keepalive;
 	if (o.keepalive > 0)
 		libssh2_keepalive_config(ss->ssh, 0, (unsigned)o.keepalive);
 	return 1;
@@ -1020,8 +1050,7 @@ struct chan {
 	int exit_status;
 	char exit_signal[32];
 	char name[64];
-	size_t errlen;
-	char errtail[ERR_KEEP + 1];
+	struct vk_tail tail;    /* of its stderr (and a fed command's stdout) */
 };
 
 static void chan_init(struct chan *c, const char *name)
@@ -1051,31 +1080,23 @@ static void chan_unlink(struct chan *c)
 	c->pprev = NULL;
 }
 
-/* Keep the last ERR_KEEP bytes of what the command wrote on stderr; take
- * the wrapper's pid line out of it. */
+/* Keep the end of what the command wrote on stderr; take the wrapper's
+ * pid line out of it. */
 static void keep_stderr(struct chan *c, const char *buf, size_t n)
 {
-	if (n >= ERR_KEEP) {
-		memcpy(c->errtail, buf + n - ERR_KEEP, ERR_KEEP);
-		c->errlen = ERR_KEEP;
-	} else {
-		size_t drop = c->errlen + n > ERR_KEEP ? c->errlen + n - ERR_KEEP : 0;
-		memmove(c->errtail, c->errtail + drop, c->errlen - drop);
-		c->errlen -= drop;
-		memcpy(c->errtail + c->errlen, buf, n);
-		c->errlen += n;
-	}
-	c->errtail[c->errlen] = '\0';
+	struct vk_tail *t = &c->tail;
+
+	vk_tail_add(t, buf, n);
 	if (c->pid == 0) {
-		char *mark = strstr(c->errtail, PID_MARK), *end;
+		char *mark = strstr(t->buf, PID_MARK), *end;
 
 		if (mark && (end = strchr(mark, '\n')) != NULL) {
 			c->pid = strtol(mark + sizeof PID_MARK - 1, NULL, 10);
 			if (c->pid <= 0)
 				c->pid = -1;
 			end++;
-			memmove(mark, end, (size_t)(c->errtail + c->errlen - end) + 1);
-			c->errlen -= (size_t)(end - mark);
+			memmove(mark, end, (size_t)(t->buf + t->len - end) + 1);
+			t->len -= (size_t)(end - mark);
 		}
 	}
 }
@@ -1111,11 +1132,21 @@ static int chan_start(struct chan *c, const char *cmd)
 		return -1;
 	}
 	RETRY(ss, 0, rc, libssh2_channel_exec(c->ch, cmd));
-	if (rc == 0)
-		return 0;
-	if (rc != LIBSSH2_ERROR_EAGAIN)
-		sess_fail(ss, "ssh", "%s", ssh_error(ss));
-	return -1;
+	if (rc != 0) {
+		if (rc != LIBSSH2_ERROR_EAGAIN)
+			sess_fail(ss, "ssh", "%s", ssh_error(ss));
+		return -1;
+	}
+	/* started when its pid is known: from then on it can be stopped
+	 * (or when it has said something else, or ended, without it) */
+	while (c->pid == 0 && !libssh2_channel_eof(c->ch) &&
+	       !libssh2_poll_channel_read(c->ch, 0)) {
+		if (drain(c, 1) != 0)
+			return lost(ss);
+		if (c->pid == 0 && wait_socket(ss, 0) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* After the command's end of output: its stderr, the channel's close and
@@ -1160,11 +1191,9 @@ static int chan_finish(struct chan *c)
 /* The message for a command that ended badly, or NULL if it exited 0. */
 static const char *exit_problem(struct chan *c, char *buf, size_t len)
 {
-	const char *tail = c->errtail, *host = c->ss ? c->ss->label : "?";
-	size_t n = c->errlen;
+	const char *tail = c->tail.buf, *host = c->ss ? c->ss->label : "?";
+	size_t n = vk_tail_trimmed(&c->tail);
 
-	while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == ' '))
-		n--;
 	if (c->exit_signal[0])
 		snprintf(buf, len, "%s was killed by signal %s on %s%s%.*s",
 		         c->name, c->exit_signal, host, n ? ": " : "", (int)n, tail);
@@ -1239,7 +1268,7 @@ static ssize_t exec_read(struct vk_stream *s, void *buf, size_t n)
 {
 	struct chan *c = &((struct exec_source *)s)->c;
 	struct session *ss = c->ss;
-	char msg[ERR_KEEP + 512];
+	char msg[VK_TAIL + 512];
 
 	if (ss == NULL || c->ch == NULL)
 		return vk_fail(s, "%s: its SSH session was closed", c->name);
@@ -1278,7 +1307,7 @@ static void chan_info(struct chan *c, lua_State *L)
 {
 	lua_pushstring(L, c->name);
 	lua_setfield(L, -2, "command");
-	lua_pushlstring(L, c->errtail, c->errlen);
+	lua_pushlstring(L, c->tail.buf, c->tail.len);
 	lua_setfield(L, -2, "stderr");
 	if (c->ss) {
 		lua_pushstring(L, c->ss->label);
@@ -1426,7 +1455,7 @@ static int m_feed(lua_State *L)
 	struct session *ss = checksession(L, 1);
 	struct vk_stream *s = vk_stream_check(L, 3);
 	struct feed f;
-	char err[ERR_KEEP + 1024];
+	char err[VK_TAIL + 1024];
 	const char *cmd;
 	int progress = 0, rc;
 

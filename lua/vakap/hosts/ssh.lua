@@ -24,14 +24,6 @@ function M.expand_home(p)
 	return p
 end
 
-local function read_file(path)
-	local f = io.open(path, "rb")
-	if not f then return nil end
-	local text = f:read("a")
-	f:close()
-	return text
-end
-
 -- Include in ssh_config: relative to ~/.ssh, a * or ? in the file name
 local function include(pattern)
 	local p = M.expand_home(pattern)
@@ -48,7 +40,7 @@ local function include(pattern)
 		names = { base }
 	end
 	for _, n in ipairs(names) do
-		local text = read_file(dir .. "/" .. n)
+		local text = util.read_file(dir .. "/" .. n)
 		if text then out[#out + 1] = { text = text, path = dir .. "/" .. n } end
 	end
 	return out
@@ -59,7 +51,7 @@ local function environment()
 		home = home(),
 		user = ssh.user() or os.getenv("USER") or "root",
 		hostname = proc.hostname() or "localhost",
-		read = read_file,
+		read = util.read_file,
 		exists = function(p) return fs.stat(p) ~= nil end,
 		include = include,
 	}
