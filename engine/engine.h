@@ -13,5 +13,6 @@ int luaopen_vakap_hash(lua_State *L);
 int luaopen_vakap_tar(lua_State *L);
 int luaopen_vakap_gpg(lua_State *L);
 int luaopen_vakap_s3(lua_State *L);
+int luaopen_vakap_ssh(lua_State *L);
 
 #endif

@@ -28,8 +28,6 @@
 
 extern char **environ;
 
-#define ERR_KEEP 4096 /* bytes of stderr kept: the last ones */
-
 struct child {
 	pid_t pid;
 	int out;     /* its stdout (source) or -1 */
@@ -38,8 +36,7 @@ struct child {
 	int status;  /* from waitpid, once reaped */
 	int reaped;
 	char name[64];
-	size_t errlen;
-	char errtail[ERR_KEEP + 1];
+	struct vk_tail tail; /* of what it wrote on stderr */
 };
 
 static void child_init(struct child *c)
@@ -57,22 +54,6 @@ static void closefd(int *fd)
 	}
 }
 
-/* Keep the last ERR_KEEP bytes of what the child wrote to stderr. */
-static void keep_stderr(struct child *c, const char *buf, size_t n)
-{
-	if (n >= ERR_KEEP) {
-		memcpy(c->errtail, buf + n - ERR_KEEP, ERR_KEEP);
-		c->errlen = ERR_KEEP;
-	} else {
-		size_t drop = c->errlen + n > ERR_KEEP ? c->errlen + n - ERR_KEEP : 0;
-		memmove(c->errtail, c->errtail + drop, c->errlen - drop);
-		c->errlen -= drop;
-		memcpy(c->errtail + c->errlen, buf, n);
-		c->errlen += n;
-	}
-	c->errtail[c->errlen] = '\0';
-}
-
 /* Read what is waiting on fd (stderr, or a sink's stdout) into the tail;
  * closes it at end of file. */
 static void drain_into_tail(struct child *c, int *fd)
@@ -81,7 +62,7 @@ static void drain_into_tail(struct child *c, int *fd)
 	ssize_t r = read(*fd, buf, sizeof buf);
 
 	if (r > 0)
-		keep_stderr(c, buf, (size_t)r);
+		vk_tail_add(&c->tail, buf, (size_t)r);
 	else if (r == 0 || (errno != EINTR && errno != EAGAIN))
 		closefd(fd);
 }
@@ -119,11 +100,9 @@ static void stop(struct child *c)
 /* The message for a child that ended badly, or NULL if it exited 0. */
 static const char *exit_problem(struct child *c, char *buf, size_t len)
 {
-	const char *tail = c->errtail;
-	size_t n = c->errlen;
+	const char *tail = c->tail.buf;
+	size_t n = vk_tail_trimmed(&c->tail);
 
-	while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == ' '))
-		n--;
 	if (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0)
 		return NULL;
 	if (WIFEXITED(c->status))
@@ -339,7 +318,7 @@ struct proc_source {
 static ssize_t source_read(struct vk_stream *s, void *buf, size_t n)
 {
 	struct child *c = &((struct proc_source *)s)->c;
-	char msg[ERR_KEEP + 256];
+	char msg[VK_TAIL + 256];
 
 	while (c->out >= 0) {
 		struct pollfd p[2] = {{c->out, POLLIN, 0}, {c->err, POLLIN, 0}};
@@ -385,7 +364,7 @@ static void child_info(struct child *c, lua_State *L)
 	lua_setfield(L, -2, "pid");
 	lua_pushstring(L, c->name);
 	lua_setfield(L, -2, "command");
-	lua_pushlstring(L, c->errtail, c->errlen);
+	lua_pushlstring(L, c->tail.buf, c->tail.len);
 	lua_setfield(L, -2, "stderr");
 	if (c->reaped && WIFEXITED(c->status)) {
 		lua_pushinteger(L, WEXITSTATUS(c->status));
@@ -511,7 +490,7 @@ static int l_feed(lua_State *L)
 	struct spawn_opts o;
 	struct vk_stream *s = vk_stream_check(L, 2);
 	struct feed f;
-	char err[ERR_KEEP + 256];
+	char err[VK_TAIL + 256];
 	int in[2], errp[2], rc, progress = 0;
 	char **argv;
 

@@ -167,6 +167,30 @@ void vk_hex(char *hex, const unsigned char *bytes, size_t len)
 	hex[2 * len] = '\0';
 }
 
+void vk_tail_add(struct vk_tail *t, const char *data, size_t n)
+{
+	if (n >= VK_TAIL) {
+		memcpy(t->buf, data + n - VK_TAIL, VK_TAIL);
+		t->len = VK_TAIL;
+	} else {
+		size_t drop = t->len + n > VK_TAIL ? t->len + n - VK_TAIL : 0;
+		memmove(t->buf, t->buf + drop, t->len - drop);
+		t->len -= drop;
+		memcpy(t->buf + t->len, data, n);
+		t->len += n;
+	}
+	t->buf[t->len] = '\0';
+}
+
+size_t vk_tail_trimmed(const struct vk_tail *t)
+{
+	size_t n = t->len;
+
+	while (n > 0 && (t->buf[n - 1] == '\n' || t->buf[n - 1] == ' '))
+		n--;
+	return n;
+}
+
 int vk_pushfail(lua_State *L, const char *fmt, ...)
 {
 	va_list ap;

@@ -101,6 +101,18 @@ typedef int (*vk_write_fn)(void *ctx, const void *buf, size_t n,
 int vk_pump(lua_State *L, struct vk_stream *s, vk_write_fn write, void *ctx,
             int progress_idx, char *errbuf, size_t errlen);
 
+/* The end of what a command wrote on stderr, kept for its error message:
+ * the last VK_TAIL bytes, NUL-terminated. */
+#define VK_TAIL 4096
+struct vk_tail {
+	size_t len;
+	char buf[VK_TAIL + 1];
+};
+/* Keep n more bytes, dropping the oldest beyond VK_TAIL. */
+void vk_tail_add(struct vk_tail *t, const char *data, size_t n);
+/* The length of the tail without its trailing newlines and spaces. */
+size_t vk_tail_trimmed(const struct vk_tail *t);
+
 /* Set by the signal handlers in the engine: a run was interrupted. */
 extern volatile int vk_interrupted;
 

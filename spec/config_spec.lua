@@ -606,6 +606,45 @@ op "status" {
 			assert_error_at(err, "ops.d/b.lua", 1, { ("op 'status' is already defined at %s/ops.d/a.lua:1"):format(dir) })
 		end)
 	end)
+
+	describe("ssh settings and hosts", function()
+		it("checks ssh = { ... } at the line that sets it", function()
+			local err = load_error { ["vakap.lua"] = 'storage = dir "s"\nssh = { keepalive = "x" }\n' }
+			assert_error_at(err, "vakap.lua", 2, { "setting 'ssh'", "option 'keepalive' must be an integer" })
+		end)
+
+		it("rejects an unknown ssh option with a suggestion", function()
+			local err = load_error { ["vakap.lua"] = 'ssh = { knwon_hosts = "kh" }\n' }
+			assert_error_at(err, "vakap.lua", 1, { "unknown option 'knwon_hosts' (did you mean 'known_hosts'?)" })
+		end)
+
+		it("makes relative ssh paths relative to vakap.lua and leaves ~ for the home directory", function()
+			local cfg = load { ["vakap.lua"] = 'ssh = { known_hosts = "kh", config = "~/.ssh/config", '
+				.. 'identity_files = { "keys/backup" }, connect_timeout = 5 }\n' }
+			local s = cfg.settings.ssh
+			assert.same({ dir .. "/kh", "~/.ssh/config", { dir .. "/keys/backup" }, 5 },
+				{ s.known_hosts, s.config, s.identity_files, s.connect_timeout })
+		end)
+
+		it("has no ssh settings by default", function()
+			assert.same({}, load({}).settings.ssh)
+		end)
+
+		it("checks a site's host where the site is declared", function()
+			local err = load_error { ["sites.d/a.lua"] = 'site "a" {\n  host = "deploy@web:x",\n}\n' }
+			assert_error_at(err, "sites.d/a.lua", 1, { "option 'host'", "the port after ':' must be a number" })
+		end)
+
+		it("takes local, names, user@name:port and [v6]:port as hosts", function()
+			local cfg = load { ["sites.d/a.lua"] = [[
+site "a" { host = "local" }
+site "b" { host = "web1" }
+site "c" { host = "deploy@web1.example:2222" }
+site "d" { host = "root@[::1]:22" }
+]] }
+			assert.equal(4, #cfg.sites)
+		end)
+	end)
 end)
 
 describe("config.find", function()

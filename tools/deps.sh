@@ -9,7 +9,8 @@ libarchive-dev libzstd-dev zlib1g-dev libssl-dev libgpgme-dev gnupg gpg-agent
 libcurl4-openssl-dev libexpat1-dev
 libcmocka-dev valgrind zstd gzip tar coreutils sqlite3
 python3 procps bsdutils sudo
-mariadb-server mariadb-client postgresql postgresql-client"
+mariadb-server mariadb-client postgresql postgresql-client
+libssh2-1-dev openssh-server openssh-client"
 
 missing=
 for p in $PKGS; do

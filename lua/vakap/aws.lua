@@ -46,13 +46,7 @@ function M.parse_ini(text)
 	return sections
 end
 
-local function read_file(path)
-	local f = io.open(path, "rb")
-	if not f then return nil end
-	local text = f:read("a")
-	f:close()
-	return text
-end
+local read_file = require("vakap.util").read_file
 
 local function home_file(env_name, rel, env)
 	local p = env(env_name)

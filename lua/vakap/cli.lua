@@ -55,6 +55,9 @@ local function parser()
 	p:command("ops", "List the ops available, with their descriptions.")
 	add_filters(p:command("check", "Check the configuration, the storage, and each site's host, components and keys."))
 		:flag("--abort-uploads", "Abort the incomplete multipart uploads older than a day (s3 storage).")
+	add_filters(p:command("hostkeys", "Show the host key of each selected site's SSH host and whether "
+		.. "known_hosts knows it; exit 1 if one is unknown or changed."))
+		:flag("--accept-new", "Record the keys never seen before in known_hosts (a changed key never is).")
 	local url = p:command("url", "Print a time-limited download link for a stored backup (s3 storage).")
 	url:argument("site", "The site.")
 	url:argument("component", "The component, or COMPONENT/PART for one database of all = true.")
@@ -208,6 +211,46 @@ local function cmd_restore(cfg, a)
 	} })
 end
 
+-- vakap hostkeys [FILTER...] [--accept-new]: each SSH host once, in the
+-- order of its first site.
+local function cmd_hostkeys(cfg, a)
+	local sshhost = require "vakap.hosts.ssh"
+	local rows, by_host, code = {}, {}, 0
+	for _, s in ipairs(select_sites(cfg, a)) do
+		if s.host ~= "local" then
+			local row = by_host[s.host]
+			if not row then
+				local err
+				row, err = sshhost.hostkey(s.host, cfg.settings, a.accept_new)
+				row = row or { host = s.host, state = "FAILED", error = err }
+				row.sites = {}
+				by_host[s.host] = row
+				rows[#rows + 1] = row
+			end
+			row.sites[#row.sites + 1] = s.name
+		end
+	end
+	for _, r in ipairs(rows) do
+		if r.error or r.state ~= "known" and r.state ~= "recorded" then code = 1 end
+	end
+	if a.json then
+		print_json({ ok = code == 0, hosts = rows })
+		return code
+	end
+	local lines = {}
+	for _, r in ipairs(rows) do
+		local detail = r.error or (r.state == "recorded" and "recorded in " .. r.file)
+			or (r.state == "known" and "in " .. r.file)
+			or (r.state == "unknown" and "vakap hostkeys --accept-new records it in " .. r.file)
+			or (r.state == "CHANGED" and ("%s has %s for it"):format(r.file, r.known_fingerprint)) or ""
+		lines[#lines + 1] = ("%-28s %-12s %-52s %-8s %s"):format(r.host, r.type or "-", r.fingerprint or "-",
+			r.state, detail)
+	end
+	if #rows == 0 then lines[1] = "no site selected is on an SSH host" end
+	io.stdout:write(table.concat(lines, "\n"), "\n")
+	return code
+end
+
 -- vakap url SITE COMPONENT [--at TIME] [--expires 1h]
 local function cmd_url(cfg, a)
 	local site = cfg.sites_by_name[a.site]
@@ -289,6 +332,7 @@ function M.main(args, version)
 	if a.command == "check" then return cmd_check(cfg, a) end
 	if a.command == "url" then return cmd_url(cfg, a) end
 	if a.command == "restore" then return cmd_restore(cfg, a) end
+	if a.command == "hostkeys" then return cmd_hostkeys(cfg, a) end
 	local opname = a.command == "run" and a.op or a.command
 	return run_op(cfg, get_op(cfg, opname), a)
 end

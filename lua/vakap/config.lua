@@ -5,6 +5,7 @@
 local api = require "vakap.api"
 local encryption = require "vakap.encryption"
 local fs = require "vakap.fs"
+local hosts = require "vakap.hosts"
 local schema = require "vakap.schema"
 local util = require "vakap.util"
 
@@ -28,6 +29,20 @@ local function is_gpg(v)
 	return type(v) == "table" and v.kind == "gpg", "must be declared with gpg { recipients = { ... } }"
 end
 
+-- ssh = { ... }: how SSH hosts are reached (see hosts/sshconfig.lua)
+local ssh_spec = {
+	known_hosts = { type = "string" },
+	config = { type = "string" },
+	identity_files = { type = "list" },
+	connect_timeout = { type = "integer", check = function(v) return v >= 1 and v <= 600, "must be from 1 to 600 (seconds)" end },
+	keepalive = { type = "integer", check = function(v) return v >= 0 and v <= 3600, "must be from 0 (none) to 3600 (seconds)" end },
+}
+
+local function check_ssh(v)
+	local ok, err = schema.check(ssh_spec, v, "ssh")
+	return ok ~= nil, err
+end
+
 local settings_spec = {
 	storage = { type = "table" },
 	encrypt = { type = "table", check = is_gpg },
@@ -39,10 +54,11 @@ local settings_spec = {
 	sites = { type = "string", default = "sites.d" },
 	ops = { type = "string", default = "ops.d" },
 	components = { type = "string", default = "components.d" },
+	ssh = { type = "table", default = {}, check = check_ssh },
 }
 
 local site_spec = {
-	host = { type = "string", required = true },
+	host = { type = "string", required = true, check = hosts.check },
 	tags = { type = "list", default = {} },
 	root = { type = "string" },
 	description = { type = "string" },
@@ -199,6 +215,13 @@ local function load_settings(cfg, path)
 	if not s then error(err, 0) end
 	s.stale_after = util.duration(s.stale_after)
 	s.lock_dir = join(cfg.dir, s.lock_dir)
+	s.ssh = schema.check(ssh_spec, s.ssh, path)
+	-- paths relative to vakap.lua; ~ is the home directory (hosts/ssh.lua)
+	local function rel(p) return p:sub(1, 1) == "~" and p or join(cfg.dir, p) end
+	for _, k in ipairs({ "known_hosts", "config" }) do
+		if s.ssh[k] then s.ssh[k] = rel(s.ssh[k]) end
+	end
+	for i, p in ipairs(s.ssh.identity_files or {}) do s.ssh.identity_files[i] = rel(p) end
 	s.storage = s.storage or { kind = "dir", path = join(cfg.dir, "backups"), where = "(default)" }
 	if s.storage.kind == nil then
 		error(("%s: storage must be declared with dir \"PATH\" or s3 { bucket = ... }"):format(path), 0)

@@ -24,7 +24,7 @@ end
 -- The host connection, opened at first use and kept for the whole run.
 function Site:connection()
 	if not self._conn then
-		local h, err = hosts.open(self.host)
+		local h, err = hosts.open(self.host, self.ctx and self.ctx.settings)
 		if not h then error(err, 0) end
 		self._conn = h
 	end

@@ -201,4 +201,13 @@ function M.chomp(s)
 	return (s:gsub("\n+$", ""))
 end
 
+-- The whole of a small file (a configuration), or nil if it cannot be read.
+function M.read_file(path)
+	local f = io.open(path, "rb")
+	if not f then return nil end
+	local text = f:read("a")
+	f:close()
+	return text
+end
+
 return M

@@ -33,6 +33,7 @@ static const luaL_Reg harness_prims[] = {
 	{"vakap.tar", luaopen_vakap_tar},
 	{"vakap.gpg", luaopen_vakap_gpg},
 	{"vakap.s3", luaopen_vakap_s3},
+	{"vakap.ssh", luaopen_vakap_ssh},
 	{NULL, NULL},
 };
 
