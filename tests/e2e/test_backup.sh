@@ -104,4 +104,10 @@ run backup acme
 expect_code "a second backup succeeds" 0
 check "two backups of the files component" test "$(ls "$B"/acme/files/*.json | wc -l)" = 2
 
+# Two runs in one second: the second is stamped a second later, not refused.
+VAKAP_NOW=1800000000 run -q backup other
+VAKAP_NOW=1800000000 run -q backup other
+expect_code "a second backup in the same second succeeds" 0
+check "and is stamped one second later" test -f "$B/other/command/20270115T080001Z.json"
+
 finish

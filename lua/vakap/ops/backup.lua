@@ -20,21 +20,28 @@ local function label(component, part)
 	return part and component .. "/" .. part or component
 end
 
--- The size of each component's newest backup, from one listing of the
--- site: where the storage splits an upload into parts, it starts from it.
-local function previous_sizes(site, ctx)
-	local sizes = {}
+-- The newest stored object of each component (and part), from one
+-- listing of the site: { [label] = { size, time } }.  Where the storage
+-- splits an upload into parts, it starts from the size; a new backup is
+-- stamped after the time, so two runs in one second do not collide.
+local function previous(site, ctx)
+	local found = {}
 	local entries = ctx.storage:list(site.name .. "/")
-	if not entries then return sizes end
-	for name, comp in pairs(catalog.scan(site.name, entries).components) do
-		local newest = comp.backups[1]
-		if newest and newest.data then sizes[name] = newest.data.size end
-		for pname, part in pairs(comp.parts) do
-			newest = part.backups[1]
-			if newest and newest.data then sizes[label(name, pname)] = newest.data.size end
+	if not entries then return found end
+	local function note(lbl, folder)
+		local newest = folder.backups[1]
+		local t = newest and newest.time
+		for _, o in ipairs(folder.orphans) do
+			local ot = util.parse_time(o.key:match("(%d+T%d+Z)[^/]*$") or "")
+			if ot and (not t or ot > t) then t = ot end
 		end
+		found[lbl] = { size = newest and newest.data and newest.data.size, time = t }
 	end
-	return sizes
+	for name, comp in pairs(catalog.scan(site.name, entries).components) do
+		note(name, comp)
+		for pname, part in pairs(comp.parts) do note(label(name, pname), part) end
+	end
+	return found
 end
 
 -- The objects a component stores: { false } for one, else its parts.
@@ -56,12 +63,14 @@ local function parts_of(site, c, ctx)
 	return parts
 end
 
--- enc: the prepared encryption, or nil; size_hint: the previous backup's
--- size, or nil; part: one of the component's parts, or nil.
+-- enc: the prepared encryption, or nil; prev: the newest stored object's
+-- { size, time }, or nil; part: one of the component's parts, or nil.
 -- -> manifest | nil, err
-local function backup_component(site, c, ctx, enc, size_hint, part)
+local function backup_component(site, c, ctx, enc, prev, part)
 	local pname = part and part.name
 	local started, t0 = util.now(), proc.clock()
+	if prev and prev.time and started <= prev.time then started = prev.time + 1 end
+	local size_hint = prev and prev.size
 	local stamp = util.stamp(started)
 	local src, info = c.def.backup(c, site, ctx, part)
 	if not src then return nil, info end
@@ -126,7 +135,7 @@ return vakap.op "backup" {
 		-- every key is checked before any data is read: fail closed
 		local enc = encryption.for_site(site.config, ctx.settings)
 		enc = enc and encryption.prepare(enc)
-		local sizes = previous_sizes(site, ctx)
+		local prev = previous(site, ctx)
 		local function fail(c, pname, err)
 			rows[#rows + 1] = { component = c.name, part = pname, ok = false, error = err }
 			failed[#failed + 1] = ("%s: %s"):format(label(c.name, pname), err)
@@ -136,7 +145,7 @@ return vakap.op "backup" {
 			if not (okp and parts) then fail(c, nil, okp and perr or parts) end
 			for _, part in ipairs(okp and parts or {}) do
 				local pname = part and part.name or nil
-				local ok, m, err = pcall(backup_component, site, c, ctx, enc, sizes[label(c.name, pname)], part or nil)
+				local ok, m, err = pcall(backup_component, site, c, ctx, enc, prev[label(c.name, pname)], part or nil)
 				if ok and m then
 					rows[#rows + 1] = { component = c.name, part = pname, ok = true, object = m.object, size = m.size,
 						input_bytes = m.input_bytes, sha256 = m.sha256, duration = m.duration }
