@@ -67,6 +67,10 @@ local component_fields = {
 	-- validate(options) -> true | nil, problem: checks across options,
 	--   made where the component is declared in sites.d
 	validate = { type = "function" },
+	-- inspect(self, stream, manifest) -> { what was found } | nil, problem:
+	--   read a backup's plaintext to its end and check its structure
+	--   (vakap verify); without it, the plaintext is only read through
+	inspect = { type = "function" },
 	-- check(self, site) -> true | nil, problem
 	check = { type = "function" },
 	-- describe(self) -> a short text for `list` and dry runs

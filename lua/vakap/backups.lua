@@ -102,4 +102,32 @@ function M.plaintext(src, manifest, gpg_opts)
 	return s
 end
 
+-- Read s to its end, discarding it, keeping its last `keep` bytes.
+-- -> bytes, tail | nil, err
+function M.drain(s, keep)
+	local n, tail = 0, ""
+	keep = keep or 0
+	while true do
+		local chunk, err = s:read(131072)
+		if not chunk then
+			if err then return nil, err end
+			return n, tail
+		end
+		n = n + #chunk
+		if keep > 0 then tail = (tail .. chunk):sub(-keep) end
+	end
+end
+
+-- An inspect for dumps that end with a line saying they are complete.
+function M.ends_with(marker, what)
+	return function(_, s)
+		local n, tail = M.drain(s, 512)
+		if not n then return nil, tail end
+		if not tail:find(marker, 1, true) then
+			return nil, ("%s does not end with its completion line (\"%s\"): it was cut short"):format(what, marker)
+		end
+		return { bytes = n, complete = true }
+	end
+end
+
 return M

@@ -4,6 +4,7 @@
 --   SITE/COMPONENT/20261121T220000Z.json          its manifest, written last
 --   SITE/COMPONENT/PART/20261121T220000Z.sql.zst  a part of a component that
 --   SITE/COMPONENT/PART/20261121T220000Z.json     stores several (a database)
+--   SITE/COMPONENT/20261121T220000Z.verify-ok.json     what vakap verify found
 --   SITE/_ops/OP.json                             the last run of an op
 --
 -- A backup exists when its manifest exists.
@@ -38,6 +39,12 @@ function M.manifest_key(site, component, stamp, part)
 	return ("%s/%s.json"):format(M.folder(site, component, part), stamp)
 end
 
+-- Where verify records its result beside a backup: the outcome is in the
+-- name, so a listing tells it without reading a byte.
+function M.verify_key(manifest_key, ok)
+	return (manifest_key:gsub("%.json$", ok and ".verify-ok.json" or ".verify-failed.json"))
+end
+
 function M.op_key(site, op)
 	return ("%s/%s/%s.json"):format(site, M.ops_folder, op)
 end
@@ -48,6 +55,8 @@ local function add(folder, stamp, ext, e)
 	folder.by_stamp[stamp] = b
 	if ext == "json" then
 		b.manifest = e
+	elseif ext == "verify-ok.json" or ext == "verify-failed.json" then
+		b.verify = { ok = ext == "verify-ok.json", time = e.mtime, key = e.key }
 	elseif not ext:find("%.json$") then
 		b.data = e
 	end

@@ -44,6 +44,8 @@ local function parser()
 		:option("--stale-after", "Age past which a backup is stale (default: stale_after in vakap.lua).")
 	add_filters(p:command("rotate", "Delete the backups no retention rule keeps (-n shows what would go)."))
 		:flag("--explain", "Show, for every backup, the rules that keep it.")
+	add_filters(p:command("verify", "Download the newest backups and check them to their last byte; recorded for status."))
+		:flag("--all", "Every stored backup, not only the newest of each component.")
 	local restore = p:command("restore", "Restore a backup to a file (--to) or into the site's host (--into-host).")
 	restore:argument("site", "The site.")
 	restore:argument("component", "The component (COMPONENT/PART for one of its parts, like a database).")
@@ -334,7 +336,7 @@ function M.main(args, version)
 	if a.command == "restore" then return cmd_restore(cfg, a) end
 	if a.command == "hostkeys" then return cmd_hostkeys(cfg, a) end
 	local opname = a.command == "run" and a.op or a.command
-	return run_op(cfg, get_op(cfg, opname), a)
+	return run_op(cfg, get_op(cfg, opname), a, a.command == "verify" and { args = { all = a.all } } or nil)
 end
 
 return M

@@ -152,6 +152,9 @@ run rotate every
 expect_code "rotate succeeds" 0
 contains "rotate treats each database on its own" "mysql/shop     keep 1, forgot 1" "$OUT"
 check "rotate kept the newest backup of each database" test "$(ls "$B"/every/mysql/{shop,blog}/*.json | wc -l)" = 2
+run verify every
+expect_code "verify of every database's dump exits 0" 0
+contains "it finds mysqldump's completion line" "complete" "$OUT"
 
 run status one every other-user
 expect_code "status is 0 after the backups" 0

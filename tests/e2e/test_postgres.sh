@@ -150,4 +150,8 @@ restore every _globals
 expect_code "restore of the globals succeeds, the roles that exist kept" 0
 check "the dropped role is back" test "$(q -At -c "SELECT count(*) FROM pg_roles WHERE rolname = 'auditor'")" = 1
 
+run verify one plain every
+expect_code "verify of the custom, plain and globals dumps exits 0" 0
+contains "a custom archive's table of contents is listed" "table of contents listed" "$OUT"
+contains "a plain dump's completion line is found" "complete" "$OUT"
 finish

@@ -27,6 +27,11 @@ return vakap.component "files" {
 		return site:extract(s, opts and opts.target or self.options.path)
 	end,
 
+	-- The archive reads to its end, every entry whole.
+	inspect = function(_, s)
+		return vakap.tar.verify(s)
+	end,
+
 	check = function(self, site)
 		local st, err = site:stat(self.options.path)
 		if not st then return nil, err end

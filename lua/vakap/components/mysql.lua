@@ -4,6 +4,7 @@
 -- Credentials never appear on a command line: they come from the option
 -- files of the user the dump runs as (~/.my.cnf), or from defaults_file,
 -- given to every client as --defaults-extra-file, its first argument.
+local backups = require "vakap.backups"
 local vakap = require("vakap.api").vakap
 local db = require "vakap.dbclient"
 
@@ -100,6 +101,8 @@ local function ensure_database(o, site, name)
 	return db.output(site, db.append(client(o, "mysql"), { "-e", "CREATE DATABASE " .. quote_ident(name) }))
 end
 
+local complete = backups.ends_with("-- Dump completed", "the dump")
+
 return vakap.component "mysql" {
 	description = "A MySQL or MariaDB database (or every one), dumped with mysqldump",
 	options = {
@@ -156,6 +159,20 @@ return vakap.component "mysql" {
 	end,
 
 	-- The clients are there, and connect (to the database, if one is named).
+	-- mysqldump's last line says it completed (unless told to leave out
+	-- its comments).
+	inspect = function(self, s, manifest)
+		local opts = manifest and manifest.options and manifest.options.options or self.options.options or {}
+		for _, o in ipairs(type(opts) == "table" and opts or {}) do
+			if o == "--skip-comments" or o == "--compact" then
+				local n, err = backups.drain(s)
+				if not n then return nil, err end
+				return { bytes = n, complete = "not told (--skip-comments)" }
+			end
+		end
+		return complete(self, s)
+	end,
+
 	check = function(self, site)
 		local o = self.options
 		local ok, err = db.check_tools(site, o.as_user, { "mysqldump", "mysql" })

@@ -4,6 +4,7 @@
 --
 -- Every client runs with -w: it never asks for a password; one comes
 -- from ~/.pgpass of the user the dump runs as, or is not needed (peer).
+local backups = require "vakap.backups"
 local vakap = require("vakap.api").vakap
 local db = require "vakap.dbclient"
 
@@ -89,6 +90,9 @@ local function restore_argv(o, format, name)
 	return db.append(argv, o.psql_options)
 end
 
+local dump_complete = backups.ends_with("-- PostgreSQL database dump complete", "the dump")
+local cluster_complete = backups.ends_with("-- PostgreSQL database cluster dump complete", "the globals dump")
+
 return vakap.component "postgres" {
 	description = "A PostgreSQL database (or every one, and the globals), dumped with pg_dump",
 	options = {
@@ -157,6 +161,28 @@ return vakap.component "postgres" {
 		local n, ferr = site:feed(restore_argv(o, format_of(o, opts.manifest), name), s)
 		if not n then return nil, ferr end
 		return true
+	end,
+
+	-- A plain dump (and the globals) ends with pg_dump's completion line;
+	-- a custom archive starts with its signature and, where pg_restore is
+	-- installed here, lists its table of contents.
+	inspect = function(self, s, manifest)
+		local part = manifest and type(manifest.part) == "table" and manifest.part.name
+		if part == globals_part then return cluster_complete(self, s) end
+		if format_of(self.options, manifest) == "plain" then return dump_complete(self, s) end
+		local head, err = s:read(5)
+		if head ~= "PGDMP" then
+			return nil, err or "not a pg_dump custom archive (it does not start with PGDMP)"
+		end
+		local proc = require "vakap.proc"
+		if not require("vakap.hosts.local").open():which("pg_restore") then
+			local n, derr = backups.drain(s)
+			if not n then return nil, derr end
+			return { bytes = n + 5, toc = "not listed: no pg_restore here" }
+		end
+		local n, ferr = proc.feed({ "sh", "-c", "{ printf PGDMP; cat; } | pg_restore --list > /dev/null" }, s)
+		if not n then return nil, "pg_restore cannot list its table of contents: " .. ferr end
+		return { bytes = n + 5, toc = "listed" }
 	end,
 
 	-- The clients are there, and connect (to the database, if one is named).

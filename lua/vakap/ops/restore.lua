@@ -16,19 +16,6 @@ local fs = require "vakap.fs"
 local proc = require "vakap.proc"
 local util = require "vakap.util"
 
--- Read s to its end, discarding; -> bytes | nil, err
-local function drain(s)
-	local n = 0
-	while true do
-		local chunk, err = s:read(131072)
-		if not chunk then
-			if err then return nil, err end
-			return n
-		end
-		n = n + #chunk
-	end
-end
-
 local function temp_path(what)
 	local dir = os.getenv("TMPDIR") or "/tmp"
 	return ("%s/vakap-%s-%d-%d"):format(dir, what, proc.pid(), math.floor(proc.clock() * 1e6))
@@ -70,7 +57,7 @@ local function into_host(site, ctx, c, b, manifest, gopts, target)
 	end
 	local s, perr = backups.plaintext(fs.source(copy), manifest, gopts)
 	if not s then return done(nil, perr) end
-	local bytes, derr = drain(s)
+	local bytes, derr = backups.drain(s)
 	s:close()
 	if not bytes then return done(nil, "the backup does not check out, nothing was restored: " .. derr) end
 	s = backups.plaintext(fs.source(copy), manifest, gopts)

@@ -41,6 +41,7 @@ local function decide_series(policy, folder, row, manifests, data, old)
 		if b ~= folder.backups[1] then
 			row.forgotten[#row.forgotten + 1] = { stamp = b.stamp, size = b.data and b.data.size }
 			manifests[#manifests + 1] = b.manifest.key
+			if b.verify then data[#data + 1] = b.verify.key end
 			if b.data then
 				data[#data + 1] = b.data.key
 				row.freed = row.freed + (b.data.size or 0)

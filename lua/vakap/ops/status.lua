@@ -46,6 +46,16 @@ return vakap.op "status" {
 				row.size = last.data and last.data.size
 				row.object = last.data and last.data.key
 				row.state = row.age > stale_after and "stale" or "ok"
+				-- the newest verification among its backups, from the listing
+				for _, b in ipairs(folder.backups) do
+					if b.verify then
+						row.verified = { ok = b.verify.ok, stamp = b.stamp,
+							time = b.verify.time and util.iso(b.verify.time), age = b.verify.time and ctx.now - b.verify.time }
+						break
+					end
+				end
+				-- the newest backup failed its verification: it cannot be trusted
+				if row.verified and not row.verified.ok and row.verified.stamp == last.stamp then row.state = "bad" end
 			else
 				row.state = "missing"
 			end
@@ -68,8 +78,9 @@ return vakap.op "status" {
 
 	-- exit 0 all fresh, 1 something stale or missing, 2 could not tell
 	report = function(results, ctx)
-		local lines, code, count = {}, 0, { ok = 0, stale = 0, missing = 0 }
-		lines[1] = ("%-20s %-14s %-8s %-21s %9s %10s"):format("SITE", "COMPONENT", "STATE", "LAST BACKUP", "AGE", "SIZE")
+		local lines, code, count = {}, 0, { ok = 0, stale = 0, missing = 0, bad = 0 }
+		lines[1] = ("%-20s %-14s %-8s %-21s %9s %10s  %s"):format("SITE", "COMPONENT", "STATE", "LAST BACKUP", "AGE",
+			"SIZE", "VERIFIED")
 		for _, r in ipairs(results) do
 			if not r.ok then
 				code = 2
@@ -78,10 +89,13 @@ return vakap.op "status" {
 				for _, c in ipairs(r.result.components) do
 					if c.state ~= "ok" and code == 0 then code = 1 end
 					count[c.state] = count[c.state] + 1
-					lines[#lines + 1] = ("%-20s %-14s %-8s %-21s %9s %10s"):format(r.site,
+					local v = c.verified
+					lines[#lines + 1] = ("%-20s %-14s %-8s %-21s %9s %10s  %s"):format(r.site,
 						c.part and c.component .. "/" .. c.part or c.component,
 						c.state == "ok" and "ok" or c.state:upper(), c.time or "never",
-						c.age and util.human_duration(c.age) or "-", c.size and util.human_size(c.size) or "-")
+						c.age and util.human_duration(c.age) or "-", c.size and util.human_size(c.size) or "-",
+						v and ("%s %s ago (%s)"):format(v.ok and "ok" or "FAILED", v.age and util.human_duration(v.age) or "?",
+							v.stamp) or "-")
 				end
 				for _, o in ipairs(r.result.ops) do
 					lines[#lines + 1] = ("%-20s %-14s %-8s %-21s %s"):format(r.site, "op:" .. o.op,
@@ -96,7 +110,8 @@ return vakap.op "status" {
 		for _, r in ipairs(results) do
 			if not r.ok then unknown = unknown + 1 end
 		end
-		local summary = ("status: %d ok, %d stale, %d missing%s"):format(count.ok, count.stale, count.missing,
+		local summary = ("status: %d ok, %d stale, %d missing%s%s"):format(count.ok, count.stale, count.missing,
+			count.bad > 0 and (", %d failed verification"):format(count.bad) or "",
 			unknown > 0 and (", %d site%s unknown"):format(unknown, unknown == 1 and "" or "s") or "")
 		return table.concat(lines, "\n"), code, summary
 	end,
