@@ -46,6 +46,9 @@ local function parser()
 		:flag("--explain", "Show, for every backup, the rules that keep it.")
 	add_filters(p:command("verify", "Download the newest backups and check them to their last byte; recorded for status."))
 		:flag("--all", "Every stored backup, not only the newest of each component.")
+	local snaps = p:command("snapshots", "A site's stored backups, newest first: time, size, compression, encryption, signer.")
+	snaps:argument("site", "The site.")
+	snaps:argument("component", "Only this component (COMPONENT/PART for one of its parts)."):args("?")
 	local restore = p:command("restore", "Restore a backup to a file (--to) or into the site's host (--into-host).")
 	restore:argument("site", "The site.")
 	restore:argument("component", "The component (COMPONENT/PART for one of its parts, like a database).")
@@ -334,6 +337,11 @@ function M.main(args, version)
 	if a.command == "check" then return cmd_check(cfg, a) end
 	if a.command == "url" then return cmd_url(cfg, a) end
 	if a.command == "restore" then return cmd_restore(cfg, a) end
+	if a.command == "snapshots" then
+		if not cfg.sites_by_name[a.site] then error(("no site '%s' in the configuration"):format(a.site), 0) end
+		a.filter, a.exclude = { a.site }, {}
+		return run_op(cfg, cfg.ops.snapshots, a, { args = { component = a.component } })
+	end
 	if a.command == "hostkeys" then return cmd_hostkeys(cfg, a) end
 	local opname = a.command == "run" and a.op or a.command
 	return run_op(cfg, get_op(cfg, opname), a, a.command == "verify" and { args = { all = a.all } } or nil)

@@ -12,7 +12,7 @@ local util = require "vakap.util"
 local M = {}
 
 M.builtin_components = { "files", "command", "mysql", "postgres" }
-M.builtin_ops = { "backup", "status", "check", "rotate", "restore", "verify" }
+M.builtin_ops = { "backup", "status", "check", "rotate", "restore", "verify", "snapshots" }
 
 local compressors = { zstd = true, gzip = true, none = true }
 

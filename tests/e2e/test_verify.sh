@@ -61,4 +61,15 @@ expect_code "rotate keeps the last" 0
 check "a forgotten backup's verification record goes with it" \
 	test "$(ls "$B"/shop/www/ | grep -c verify)" = 1
 
+run snapshots shop
+expect_code "snapshots exits 0" 0
+contains "snapshots lists a backup with its compression and encryption" "zstd   gpg, 1 recipient" "$OUT"
+contains "and its verification" "gpg, 1 recipient   -                failed" "$OUT"
+run --json snapshots shop www
+check "snapshots --json gives each backup's recipients" \
+	test "$(json_get - "d['sites'][0]['result']['backups'][0]['recipients'] == ['$alice']" <<< "$OUT")" = True
+run snapshots shop nosuch
+expect_code "snapshots of a component without backups fails" 1
+contains "naming the ones there are" "there are backups of: db, www" "$OUT"
+
 finish
