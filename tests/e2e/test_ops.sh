@@ -70,6 +70,6 @@ contains "ops lists the operator's ops with their file" "du             Disk usa
 
 run run nosuch
 expect_code "an unknown op is a usage error" 2
-contains "an unknown op lists the known ones" "unknown op 'nosuch'; the ops are: backup, check, du, restore, rotate, status" "$ERR"
+contains "an unknown op lists the known ones" "unknown op 'nosuch'; the ops are: backup, check, du, restore, rotate, snapshots, status, verify" "$ERR"
 
 finish
