@@ -125,6 +125,28 @@ contains "with the server's 403" "403" "$OUT"
 lacks "the secret is not in the output" "$auth_secret" "$OUT$ERR"
 sed -i "s|$auth_endpoint|$endpoint|" "$T/cfg/vakap.lua"
 
+# rotate on s3: backups at faked times, a leftover data object
+cat > "$T/cfg/sites.d/s.lua" <<LUA
+site "rot" {
+  host = "local",
+  command { name = "db", run = { "printf", "dump" }, ext = "sql", retention = { daily = 2 } },
+}
+LUA
+for t in 2026-11-01T02:00:00Z 2026-11-02T02:00:00Z 2026-11-02T09:00:00Z 2026-11-03T02:00:00Z; do
+	VAKAP_NOW=$(date -u -d "$t" +%s) run -q backup rot
+done
+printf 'partial' > "$T/partial"
+s3tool put backups/rot/db/20261101T030000Z.sql.zst.gpg "$T/partial" >/dev/null
+VAKAP_NOW=$(( $(date +%s) + 2 * 86400 )) run rotate rot
+expect_code "rotate on s3 exits 0" 0
+contains "it keeps 2 and forgets 2, and removes the leftover" "keep 2, forgot 2, 1 leftover data objects" "$OUT"
+left=$(s3tool keys backups/rot/db/)
+check "exactly the survivors remain in the bucket" test "$left" = '["backups/rot/db/20261102T090000Z.json", "backups/rot/db/20261102T090000Z.sql.zst.gpg", "backups/rot/db/20261103T020000Z.json", "backups/rot/db/20261103T020000Z.sql.zst.gpg"]'
+run restore rot db --to "$T/rot.sql"
+check "a survivor restores from s3" test "$(cat "$T/rot.sql")" = dump
+run verify rot
+expect_code "and verifies" 0
+
 # Interrupted mid-upload: the multipart upload is aborted, nothing stays.
 cat > "$T/cfg/sites.d/s.lua" <<LUA
 site "slow" {
