@@ -1,8 +1,6 @@
 # shellcheck shell=bash
 # Sourced by the database e2e tests, after lib.sh: a throwaway server,
-# comparing databases, and the test-only op restore-latest
-# (restore-latest.lua beside this file) in the test's ops.d.
-cp "$ROOT/tests/support/restore-latest.lua" "$T/cfg/ops.d/"
+# comparing databases, and restoring through `vakap restore`.
 
 # start_server KIND DIR: tests/support/KIND.sh start DIR (mariadb,
 # postgres), stopped when the test ends, its env.sh read; a server that
@@ -30,12 +28,8 @@ $b"; fi
 }
 
 # restore_latest COMPONENT SITE [PART] [TARGET]: restore the newest backup
-# of SITE's COMPONENT (of its PART) into its database, or TARGET; sets OUT,
-# ERR and RC like `run`.
+# of SITE's COMPONENT (of its PART) into its database, or TARGET, with
+# vakap restore --into-host; sets OUT, ERR and RC like `run`.
 restore_latest() {
-	export RESTORE_COMPONENT=$1
-	[ -n "${3:-}" ] && export RESTORE_PART=$3
-	[ -n "${4:-}" ] && export RESTORE_TARGET=$4
-	run run restore-latest "$2"
-	unset RESTORE_COMPONENT RESTORE_PART RESTORE_TARGET
+	run restore "$2" "$1${3:+/$3}" --into-host ${4:+--target "$4"}
 }
