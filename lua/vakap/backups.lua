@@ -65,9 +65,11 @@ function M.manifest(storage, b)
 	return m
 end
 
+-- A manifest field that is set (JSON null is not).
 local function present(v)
 	return v ~= nil and v ~= util.json.null
 end
+M.present = present
 
 -- The options to decrypt with: the keyring of the encryption the site (or
 -- vakap.lua) names, and the signer the manifest recorded, whose good

@@ -5,9 +5,7 @@ local vakap = require("vakap.api").vakap
 local backups = require "vakap.backups"
 local util = require "vakap.util"
 
-local function present(v)
-	return v ~= nil and v ~= vakap.json.null
-end
+local present = backups.present
 
 return vakap.op "snapshots" {
 	description = "List a site's stored backups, newest first",
