@@ -66,7 +66,7 @@ local function run_site(op, rec, base)
 	end
 	local locked = op.lock and not base.dry_run
 	local ok, res, err = xpcall(function()
-		-- held until the worker ends (its descriptor closes with it)
+		-- held while the op runs; a worker that dies releases it with its descriptor
 		local _ <close> = locked and lock_site(site, base) or nil
 		return fn(site, ctx)
 	end, handler)
@@ -89,8 +89,8 @@ local function describe_end(how, code)
 end
 
 -- opts: { jobs, dry_run, show_progress, storage, settings, version, now,
---         stale_after, lock_wait, args (the op's own arguments) }  -> { { site, ok, result, error, duration } } in
--- the order of `sites`
+--         stale_after, lock_wait, args (the op's own arguments) }
+-- -> { { site, ok, result, error, duration } } in the order of `sites`
 function M.run(op, sites, opts)
 	local base = {
 		settings = opts.settings, storage = opts.storage, now = opts.now or util.now(),
