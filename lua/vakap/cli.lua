@@ -277,14 +277,8 @@ local function cmd_url(cfg, a)
 	end
 	local comp = catalog.scan(site.name, entries).components[cname]
 	if comp and pname then comp = comp.parts[pname] end
-	local chosen
-	for _, b in ipairs(comp and comp.backups or {}) do
-		if b.time <= at and b.data then
-			chosen = b
-			break
-		end
-	end
-	if not chosen then
+	local chosen = comp and require("vakap.backups").pick(comp, at)
+	if not (chosen and chosen.data) then
 		io.stderr:write(("vakap: no backup of %s/%s at or before %s\n"):format(site.name, a.component, util.iso(at)))
 		return 1
 	end
