@@ -41,11 +41,16 @@ echo
 echo "== vakap run revision blog"
 $vakap -c vakap.lua run revision blog
 echo
+echo "== vakap verify"
+$vakap -c vakap.lua verify
+echo
 echo "== vakap status"
 $vakap -c vakap.lua status
 echo
 echo "== vakap check"
 $vakap -c vakap.lua check
 echo
-echo "Backups are in $(pwd)/backups; restore one by hand with:"
+echo "Backups are in $(pwd)/backups; restore one with vakap:"
+echo "  $vakap -c vakap.lua restore shop db --to copy.sql"
+echo "or by hand, with gpg and zstd alone:"
 echo "  gpg --homedir gnupg -d backups/shop/db/<STAMP>.sql.zst.gpg | zstd -dc | sqlite3 copy.db"
