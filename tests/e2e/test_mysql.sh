@@ -178,4 +178,27 @@ restore every blog
 expect_code "restore of one database of all = true into its own database succeeds" 0
 same_db "it is unchanged" blog blog_target
 
+# Over SSH: every database dumped on the site's host, reloaded here with
+# the mysql client alone, and restored through the host by vakap.
+start_sshd
+cat > "$T/cfg/sites.d/remote.lua" <<LUA
+site "remote" {
+  host = "$SSH_HOST",
+  mysql { all = true, socket = "$S" },
+}
+LUA
+run hostkeys --accept-new remote
+expect_code "the host's key is recorded" 0
+run backup remote
+expect_code "a backup of every database over SSH succeeds" 0
+for db in shop blog; do
+	o=$(ls "$B"/remote/mysql/$db/*.sql.zst 2>/dev/null | head -1)
+	sql -e "CREATE DATABASE ${db}_ssh"
+	check "over SSH, $db: the object reloads with mysql alone" sh -c "zstd -dc '$o' | mariadb --no-defaults --socket='$S' ${db}_ssh"
+	same_db "over SSH, $db: the reloaded copy equals the source" $db ${db}_ssh
+done
+run restore remote mysql/shop --into-host --target shop_ssh_restored
+expect_code "restore over SSH into another database succeeds" 0
+same_db "the database restored over SSH equals the source" shop shop_ssh_restored
+
 finish

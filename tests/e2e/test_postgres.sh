@@ -154,4 +154,28 @@ run verify one plain every
 expect_code "verify of the custom, plain and globals dumps exits 0" 0
 contains "a custom archive's table of contents is listed" "table of contents listed" "$OUT"
 contains "a plain dump's completion line is found" "complete" "$OUT"
+# Over SSH: every database and the globals dumped on the site's host,
+# reloaded here with pg_restore alone, and restored through the host.
+start_sshd
+cat > "$T/cfg/sites.d/remote.lua" <<LUA
+site "remote" {
+  host = "$SSH_HOST",
+  postgres { all = true, as_user = "postgres", host = "$PG_SOCKET_DIR", port = $PG_PORT },
+}
+LUA
+run hostkeys --accept-new remote
+expect_code "the host's key is recorded" 0
+run backup remote
+expect_code "a backup of every database over SSH succeeds" 0
+for db in shop blog; do
+	o=$(ls "$B"/remote/postgres/$db/*.dump 2>/dev/null | head -1)
+	q -c "CREATE DATABASE ${db}_ssh"
+	check "over SSH, $db: the object reloads with pg_restore alone" pg_restore -w -d ${db}_ssh "$o"
+	same_db "over SSH, $db: the reloaded copy equals the source" $db ${db}_ssh
+done
+check "over SSH, the globals are stored" test -n "$(ls "$B"/remote/postgres/_globals/*.sql.zst 2>/dev/null)"
+run restore remote postgres/blog --into-host --target blog_ssh_restored
+expect_code "restore over SSH into another database succeeds" 0
+same_db "the database restored over SSH equals the source" blog blog_ssh_restored
+
 finish

@@ -12,8 +12,29 @@ start_server() {
 		finish
 		exit 1
 	fi
-	trap 'sh "$ROOT/tests/support/'"$1"'.sh" stop "'"$2"'"; rm -rf "$T"' EXIT
+	STOPS="sh '$ROOT/tests/support/$1.sh' stop '$2'; ${STOPS:-}"
+	trap 'eval "$STOPS"; rm -rf "$T"' EXIT
 	. "$2/env.sh"
+}
+
+# start_sshd: a real sshd on 127.0.0.1 (tests/support/sshd.sh), stopped
+# when the test ends; HOME a temporary one with a key the sshd accepts.
+# Sets SSH_HOST (root@127.0.0.1:PORT); `vakap hostkeys --accept-new`
+# records its key.
+start_sshd() {
+	if ! port=$(sh "$ROOT/tests/support/sshd.sh" start "$T/sshd" 2>&1); then
+		not_ok "start sshd" "$port"
+		finish
+		exit 1
+	fi
+	STOPS="sh '$ROOT/tests/support/sshd.sh' stop '$T/sshd'; ${STOPS:-}"
+	trap 'eval "$STOPS"; rm -rf "$T"' EXIT
+	export HOME=$T/home
+	unset SSH_AUTH_SOCK SSH_AGENT_PID
+	mkdir -p -m 700 "$HOME/.ssh"
+	ssh-keygen -q -t ed25519 -N '' -f "$HOME/.ssh/id_ed25519"
+	cat "$HOME/.ssh/id_ed25519.pub" >>"$T/sshd/authorized_keys"
+	SSH_HOST=root@127.0.0.1:$port
 }
 
 # same_db NAME SOURCE COPY [SKIP]: COPY has what SOURCE has, by the test's
