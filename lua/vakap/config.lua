@@ -47,6 +47,7 @@ local settings_spec = {
 	storage = { type = "table" },
 	encrypt = { type = "table", check = is_gpg },
 	compress = { type = "string", default = "zstd", check = check_compress },
+	compress_threads = { type = "integer", check = function(v) return v >= 0 and v <= 64, "must be from 0 to 64" end },
 	retention = { type = "table", check = api.check_retention },
 	stale_after = { type = "duration", default = "26h" },
 	jobs = { type = "integer", default = 4, check = function(v) return v >= 1 and v <= 256, "must be from 1 to 256" end },

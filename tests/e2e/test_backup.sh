@@ -110,4 +110,21 @@ VAKAP_NOW=1800000000 run -q backup other
 expect_code "a second backup in the same second succeeds" 0
 check "and is stamped one second later" test -f "$B/other/command/20270115T080001Z.json"
 
+
+# zstd with worker threads (compress_threads; by default one per CPU, up
+# to 4): 1 MiB jobs, several frames' worth of data, decompressed by zstd
+# to the very bytes, with one thread and with none
+python3 "$ROOT/bench/gen_dump.py" 12 > "$T/big.sql"
+mkdir -p "$T/thr/sites.d"
+for n in 0 3; do
+	printf 'storage = dir "backups"\ncompress_threads = %s\n' "$n" > "$T/thr/vakap.lua"
+	printf 'site "t%s" { host = "local", command { run = { "cat", "%s" }, ext = "sql" } }\n' "$n" "$T/big.sql" > "$T/thr/sites.d/t.lua"
+	(cd "$T/thr" && "$VAKAP" -q backup > /dev/null)
+	check "zstd with $n worker threads decompresses to the dump" \
+		cmp "$T/big.sql" <(zstd -dc "$T"/thr/backups/t$n/command/*.sql.zst)
+done
+printf 'storage = dir "backups"\ncompress_threads = 99\n' > "$T/thr/vakap.lua"
+(cd "$T/thr" && "$VAKAP" -q backup > "$T/thr/out" 2>&1) || true
+contains "compress_threads is bounded" "compress_threads" "$(cat "$T/thr/out")"
+
 finish

@@ -15,6 +15,15 @@ local function compression(site, ctx)
 	return alg, tonumber(level)
 end
 
+-- zstd's worker threads: compress_threads, else one per CPU up to 4, none
+-- on one CPU (the pipeline's own thread then compresses)
+local function zstd_threads(ctx)
+	local n = ctx.settings.compress_threads
+	if n then return n end
+	local cpus = vakap.compress.cpus()
+	return cpus > 1 and math.min(cpus, 4) or 0
+end
+
 -- "db", or "db/shop" for the part shop of the component db
 local function label(component, part)
 	return part and component .. "/" .. part or component
@@ -81,7 +90,11 @@ local function backup_component(site, c, ctx, enc, prev, part)
 	if info.compressed or alg == "none" then
 		alg = "none"
 	else
-		s = vakap.compress[alg](s, level)
+		if alg == "zstd" then
+			s = vakap.compress.zstd(s, level, zstd_threads(ctx))
+		else
+			s = vakap.compress[alg](s, level)
+		end
 		ext = ext .. "." .. extensions[alg]
 	end
 	if enc then
