@@ -94,11 +94,23 @@ describe("catalog", function()
 			assert.same({ "20261122T010000Z", "20261121T220000Z", "20261120T220000Z", "20251231T235959Z" }, stamps)
 		end)
 
-		it("reads the last run of each op from _ops", function()
+		it("reads the last run of each op from _ops, in the earlier form too", function()
 			local b, s = e("acme/_ops/backup.json"), e("acme/_ops/disk-usage.json")
 			local cat = catalog.scan("acme", { b, s, e("acme/_ops/notes.txt") })
-			assert.same({ backup = b, ["disk-usage"] = s }, cat.ops)
+			assert.same({ backup = { key = b.key, size = b.size, mtime = b.mtime },
+				["disk-usage"] = { key = s.key, size = s.size, mtime = s.mtime } }, cat.ops)
 			assert.is_nil(cat.components._ops)
+		end)
+
+		it("reads an op's outcome from the name of its record, the newest when there are two", function()
+			assert.equal("acme/_ops/backup.ok.json", catalog.op_key("acme", "backup", true))
+			assert.equal("acme/_ops/backup.failed.json", catalog.op_key("acme", "backup", false))
+			local ok, failed = e("acme/_ops/backup.ok.json"), e("acme/_ops/backup.failed.json")
+			ok.mtime, failed.mtime = 200, 100
+			local cat = catalog.scan("acme", { failed, ok, e("acme/_ops/du.failed.json") })
+			assert.is_true(cat.ops.backup.ok)
+			assert.equal("acme/_ops/backup.ok.json", cat.ops.backup.key)
+			assert.is_false(cat.ops.du.ok)
 		end)
 
 		it("ignores the keys of other sites, even ones whose name starts the same", function()

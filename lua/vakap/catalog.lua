@@ -45,8 +45,12 @@ function M.verify_key(manifest_key, ok)
 	return (manifest_key:gsub("%.json$", ok and ".verify-ok.json" or ".verify-failed.json"))
 end
 
-function M.op_key(site, op)
-	return ("%s/%s/%s.json"):format(site, M.ops_folder, op)
+-- The record of an op's last run on a site: its outcome in the name
+-- (OP.ok.json, OP.failed.json), so status knows it from the listing; the
+-- name without an outcome is how earlier versions wrote it.
+function M.op_key(site, op, ok)
+	local outcome = ok == nil and "" or ok and ".ok" or ".failed"
+	return ("%s/%s/%s%s.json"):format(site, M.ops_folder, op, outcome)
 end
 
 -- A file of a folder, by its stamp: the manifest or the data.
@@ -91,8 +95,16 @@ function M.scan(site, entries)
 		if not comp then comp, file = rest:match("^([^/]+)/([^/]+)$") end
 		local stamp, ext = (file or ""):match("^(%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ)%.(.+)$")
 		if comp == M.ops_folder then
-			local op = not seg and file:match("^(.+)%.json$")
-			if op then ops[op] = e end
+			local name = not seg and file:match("^(.+)%.json$")
+			if name then
+				local op, outcome = name:match("^(.+)%.(%a+)$")
+				local ok
+				if outcome == "ok" or outcome == "failed" then ok = outcome == "ok" else op = name end
+				local prev = ops[op]
+				if not prev or (e.mtime or 0) > (prev.mtime or 0) then
+					ops[op] = { key = e.key, size = e.size, mtime = e.mtime, ok = ok }
+				end
+			end
 		elseif stamp then
 			local c = comps[comp] or { by_stamp = {}, parts = {} }
 			comps[comp] = c

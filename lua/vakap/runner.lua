@@ -25,8 +25,14 @@ local function record(ctx, op, site, out, started)
 		op = op.name, site = site.name, time = util.iso(started), ok = out.ok,
 		error = out.error, result = out.result, duration = out.duration, vakap = ctx.version,
 	}
-	local ok, err = ctx.storage:put_string(catalog.op_key(site.name, op.name), json.encode(rec), { replace = true })
-	if not ok then log.warn("%s: cannot record this run of %s: %s", site.name, op.name, err) end
+	local key = catalog.op_key(site.name, op.name, out.ok)
+	local ok, err = ctx.storage:put_string(key, json.encode(rec), { replace = true })
+	if not ok then
+		log.warn("%s: cannot record this run of %s: %s", site.name, op.name, err)
+		return
+	end
+	-- the other outcome's record, and one in the earlier form, go
+	ctx.storage:delete({ catalog.op_key(site.name, op.name, not out.ok), catalog.op_key(site.name, op.name) })
 end
 
 -- The lock of a site: a file in lock_dir named after the site and the

@@ -49,8 +49,8 @@ expect_code "a run where every site succeeds exits 0" 0
 printf '%s' "$OUT" > "$T/du.json"
 check "--json carries each site's result" test "$(json_get "$T/du.json" 'd["sites"][1]["result"]["bytes"] >= 5000')" = True
 check "--json keeps the sites' order" test "$(json_get "$T/du.json" '[s["site"] for s in d["sites"]]')" = "['one', 'two', 'three']"
-check "the last run of the op is stored under _ops" test -f "$T/store/two/_ops/du.json"
-check "the stored run has the result" test "$(json_get "$T/store/two/_ops/du.json" 'd["result"]["bytes"] >= 5000')" = True
+check "the last run of the op is stored under _ops" test -f "$T/store/two/_ops/du.ok.json"
+check "the stored run has the result" test "$(json_get "$T/store/two/_ops/du.ok.json" 'd["result"]["bytes"] >= 5000')" = True
 
 run status two
 contains "status shows the last run of each op" "op:du" "$OUT"

@@ -6,7 +6,10 @@ local vakap = require("vakap.api").vakap
 local catalog = require "vakap.catalog"
 local util = require "vakap.util"
 
+-- The last run of an op: a success from the listing alone; a failure's
+-- message (and a record in the earlier form) read from the record.
 local function read_op(ctx, entry)
+	if entry.ok then return { time = entry.mtime and util.iso(entry.mtime), ok = true } end
 	local data = ctx.storage:get_string(entry.key)
 	local rec = data and vakap.json.decode(data)
 	if type(rec) ~= "table" then return { state = "unreadable" } end
