@@ -5,7 +5,7 @@
 --   SITE/COMPONENT/PART/20261121T220000Z.sql.zst  a part of a component that
 --   SITE/COMPONENT/PART/20261121T220000Z.json     stores several (a database)
 --   SITE/COMPONENT/20261121T220000Z.verify-ok.json     what vakap verify found
---   SITE/_ops/OP.json                             the last run of an op
+--   SITE/_ops/OP.ok.json                          the last run of an op (or OP.failed.json)
 --
 -- A backup exists when its manifest exists.
 local util = require "vakap.util"
