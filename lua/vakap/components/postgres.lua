@@ -180,7 +180,10 @@ return vakap.component "postgres" {
 			if not n then return nil, derr end
 			return { bytes = n + 5, toc = "not listed: no pg_restore here" }
 		end
-		local n, ferr = proc.feed({ "sh", "-c", "{ printf PGDMP; cat; } | pg_restore --list > /dev/null" }, s)
+		-- pg_restore stops once it has the table of contents: the rest is
+		-- read through after it, so the digest covers the whole object
+		local n, ferr = proc.feed({ "sh", "-c",
+			"{ printf PGDMP; cat; } | { pg_restore --list > /dev/null; rc=$?; cat > /dev/null; exit $rc; }" }, s)
 		if not n then return nil, "pg_restore cannot list its table of contents: " .. ferr end
 		return { bytes = n + 5, toc = "listed" }
 	end,
