@@ -10,24 +10,7 @@ local stream = require "vakap.stream"
 local util = require "vakap.util"
 local tmpdir = require "tmpdir"
 
-local function quote(s)
-	return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
--- Run a shell command; -> its stdout, and whether it succeeded.
-local function sh(cmd)
-	local p = assert(io.popen(cmd, "r"))
-	local out = p:read("a")
-	local ok = p:close()
-	return out, ok
-end
-
-local function slurp(path)
-	local f = assert(io.open(path, "rb"))
-	local d = f:read("a")
-	f:close()
-	return d
-end
+local quote, sh, slurp = tmpdir.quote, tmpdir.sh, tmpdir.read
 
 describe("gpg", function()
 	local dir, home, keys, passfile

@@ -14,15 +14,11 @@ local tmpdir = require "tmpdir"
 
 local MIB = 1024 * 1024
 
-local function quote(s)
-	return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+local quote = tmpdir.quote
 
--- Run a shell command: its output, and whether it succeeded.
+-- Run a shell command: its output and errors, and whether it succeeded.
 local function sh(cmd)
-	local p = assert(io.popen(cmd .. " 2>&1"))
-	local out = p:read("a")
-	return out, p:close() == true
+	return tmpdir.sh(cmd .. " 2>&1")
 end
 
 local function start_server(dir, ...)
@@ -53,12 +49,7 @@ local function write_file(path, data)
 	return path
 end
 
-local function read_file(path)
-	local f = assert(io.open(path, "rb"))
-	local data = f:read("a")
-	f:close()
-	return data
-end
+local read_file = tmpdir.read
 
 describe("vakap.s3 against moto", function()
 	local dir, auth, open, proxy

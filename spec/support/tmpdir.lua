@@ -1,8 +1,25 @@
 -- Temporary directories for specs: made with mktemp -d, removed whole.
 local M = {}
 
+-- s as one word for sh: in single quotes.
 local function quote(s)
 	return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+M.quote = quote
+
+-- Run a shell command: its standard output, and whether it succeeded.
+function M.sh(cmd)
+	local p = assert(io.popen(cmd, "r"))
+	local out = p:read("a")
+	return out, p:close() == true
+end
+
+-- The whole content of a file (which must exist).
+function M.read(path)
+	local f = assert(io.open(path, "rb"))
+	local data = f:read("a")
+	f:close()
+	return data
 end
 
 -- -> the path of a new, empty directory
