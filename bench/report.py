@@ -36,7 +36,7 @@ rows = median_runs(measured)
 by = {r["label"]: r for r in rows}
 MB = 1.048576  # MB per MiB
 
-print("%-48s %7s %7s %8s %9s %8s" % ("run", "wall s", "cpu s", "mach cpu", "MB/s in", "RSS MiB"))
+print("%-48s %7s %7s %8s %6s %9s %8s" % ("run", "wall s", "cpu s", "mach cpu", "steal", "MB/s in", "RSS MiB"))
 for r in rows:
     if "wall_s" not in r:
         continue
@@ -50,8 +50,8 @@ for r in rows:
         r["jobs"] = int(r["label"].split()[-1])
         r["s_per_site"] = round(r["wall_s"] / nsites, 4)
         r["sites_per_s"] = round(nsites / r["wall_s"], 2)
-    print("%-48s %7.2f %7.2f %8.2f %9s %8.1f%s" % (
-        r["label"], r["wall_s"], r["cpu_s"], r.get("machine_cpu_s", 0),
+    print("%-48s %7.2f %7.2f %8.2f %6.2f %9s %8.1f%s" % (
+        r["label"], r["wall_s"], r["cpu_s"], r.get("machine_cpu_s", 0), r.get("steal_s", 0),
         r.get("mb_per_s", "-"), r["peak_rss_mib"],
         "  (median of %s)" % " ".join("%.2f" % w for w in r["runs_wall_s"])
         if "runs_wall_s" in r else ""))
