@@ -1304,8 +1304,8 @@ static int chan_start(struct chan *c, const char *cmd)
 		rc = ssh_channel_poll(c->ch, 0);
 		if (rc == SSH_ERROR)
 			return lost(ss);
-		if (rc != 0)
-			break; /* output, or its end */
+		if (rc != 0 || c->pid != 0 || c->closed)
+			break; /* output, or its end, or what came with the poll */
 		if (wait_socket(ss, 0, 1) != 0)
 			return -1;
 	}
@@ -1565,9 +1565,13 @@ static int feed_write(void *ctx, const void *buf, size_t n, char *errbuf,
 			         c->name);
 			return -1;
 		}
-		if (ssh_get_status(ss->ssh) & SSH_WRITE_PENDING)
-			w = ssh_blocking_flush(ss->ssh, 0) == SSH_ERROR ? SSH_ERROR : 0;
-		else if (c->closed)
+		if (ssh_get_status(ss->ssh) & SSH_WRITE_PENDING) {
+			int rc = ssh_blocking_flush(ss->ssh, 0);
+
+			if (rc == SSH_OK)
+				continue; /* all sent: more can go */
+			w = rc == SSH_ERROR ? SSH_ERROR : 0;
+		} else if (c->closed)
 			w = SSH_ERROR;
 		else
 			w = ssh_channel_write(c->ch, p,
@@ -1589,6 +1593,8 @@ static int feed_write(void *ctx, const void *buf, size_t n, char *errbuf,
 			}
 			return -1;
 		}
+		if (c->closed)
+			continue; /* it came with the last call: say so above */
 		if (wait_socket(ss, 0, 1) != 0) {
 			snprintf(errbuf, errlen, "%s on %s: %s", c->name, ss->label,
 			         ss->err);
