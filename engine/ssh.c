@@ -701,12 +701,16 @@ static int establish(struct session *ss, const struct conn_opts *o,
 		add_methods(prefs, sizeof prefs, t->methods);
 	/* libssh's host is only a name for its own use: the numeric address
 	 * (it refuses some names getaddrinfo takes, my_host).  Its known_hosts
-	 * files are none, so that it keeps this order of host key methods. */
+	 * files are none, so that it keeps this order of host key methods, and
+	 * so is its ~/.ssh, with a user name for scan: none of its defaults
+	 * from there is used, and with these it needs no home directory or
+	 * user name of the uid running vakap. */
 	if (ssh_options_set(ss->ssh, SSH_OPTIONS_LOG_VERBOSITY, &nolog) != 0 ||
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_PROCESS_CONFIG, &no) != 0 ||
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_HOST, ss->addr) != 0 ||
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_FD, &ss->fd) != 0 ||
-	    (o->user && ssh_options_set(ss->ssh, SSH_OPTIONS_USER, o->user) != 0) ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_USER, o->user ? o->user : "vakap") != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_SSH_DIR, "/dev/null") != 0 ||
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") != 0 ||
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") != 0 ||
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_HOSTKEYS, prefs) != 0 ||
