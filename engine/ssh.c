@@ -344,6 +344,7 @@ static void push_remote_argv(lua_State *L, int argv_idx, int opts_idx)
 }
 
 /* ---- fingerprints ---- */
+
 /* "SHA256:" and the unpadded base64 of the SHA-256 of blob, as OpenSSH
  * shows it. */
 static void fingerprint(const unsigned char *blob, size_t len, char *out,
@@ -464,9 +465,9 @@ struct known {
  * known_hosts file: only entries for ss->name and of the same key type
  * count, the first other key of that type makes the host CHANGED (unless
  * a later file knows it).  probe_only: only note in k->held the key
- * types the file holds for ss->name.  Comments, marker
- * lines (@cert-authority, @revoked) and lines libssh cannot parse are
- * passed over.  0, or -1 when the file exists but cannot be read.
+ * types the file holds for ss->name.  Comments, marker lines
+ * (@cert-authority, @revoked) and lines libssh cannot parse are passed
+ * over.  0, or -1 when the file exists but cannot be read.
  */
 static int check_known_file(struct session *ss, const char *path,
                             struct known *k, int probe_only)
@@ -568,7 +569,6 @@ static int check_known(struct session *ss, const char *const *files, int nfiles,
 			add_methods(k->types, sizeof k->types, keytypes[i].methods);
 	return 0;
 }
-
 
 /* ---- connecting ---- */
 
@@ -709,10 +709,12 @@ static int establish(struct session *ss, const struct conn_opts *o,
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_PROCESS_CONFIG, &no) != 0 ||
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_HOST, ss->addr) != 0 ||
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_FD, &ss->fd) != 0 ||
-	    ssh_options_set(ss->ssh, SSH_OPTIONS_USER, o->user ? o->user : "vakap") != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_USER,
+	                    o->user ? o->user : "vakap") != 0 ||
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_SSH_DIR, "/dev/null") != 0 ||
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") != 0 ||
-	    ssh_options_set(ss->ssh, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_GLOBAL_KNOWNHOSTS,
+	                    "/dev/null") != 0 ||
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_HOSTKEYS, prefs) != 0 ||
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_CIPHERS_C_S, CIPHERS) != 0 ||
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_CIPHERS_S_C, CIPHERS) != 0 ||
@@ -791,7 +793,8 @@ static void note(char *notes, size_t len, const char *fmt, ...)
 
 static uint32_t be32(const unsigned char *p)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
 }
 
 /* How many keys the ssh-agent at path holds (asked as OpenSSH's agent
@@ -873,7 +876,7 @@ static int auth_agent(struct session *ss, double deadline, char *notes,
 	return 0;
 }
 
-/* The names of the login methods in the mask, for a message. */
+/* The names of the login methods in the mask, as the server lists them. */
 static const char *method_names(int mask, char *buf, size_t len)
 {
 	static const struct {
@@ -885,12 +888,13 @@ static const char *method_names(int mask, char *buf, size_t len)
 		{SSH_AUTH_METHOD_HOSTBASED, "hostbased"},
 		{SSH_AUTH_METHOD_GSSAPI_MIC, "gssapi-with-mic"},
 	};
-	size_t i;
+	size_t i, used = 0;
 
 	buf[0] = '\0';
-	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+	for (i = 0; i < sizeof names / sizeof names[0] && used < len; i++)
 		if (mask & names[i].bit)
-			note(buf, len, "%s", names[i].name);
+			used += (size_t)snprintf(buf + used, len - used, "%s%s",
+			                         used ? "," : "", names[i].name);
 	return buf[0] ? buf : "nothing";
 }
 
@@ -967,7 +971,6 @@ static int authenticate(struct session *ss, const char *user, lua_State *L,
 	return sess_fail(ss, "auth", "cannot log in to %s as %s: %s", ss->label,
 	                 user, notes);
 }
-
 
 /* ---- the session handle ---- */
 
@@ -1542,7 +1545,6 @@ static int m_exec(lua_State *L)
 }
 
 /* ---- the sink: a remote command's standard input ---- */
-
 
 struct feed {
 	struct chan c;
