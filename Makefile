@@ -1,7 +1,7 @@
 # vakap — see README.md.  `make deps` once (as root), then `make`,
 # `make demo`, `make test`.
 
-PKGS     := lua5.4 libarchive libzstd zlib libcrypto gpgme gpg-error libcurl expat libssh2
+PKGS     := lua5.4 libarchive libzstd zlib libcrypto gpgme gpg-error libcurl expat libssh
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
@@ -54,7 +54,7 @@ build/vakap-asan: $(OBJS:%=build/asan/%.o) build/asan/main.o build/asan/luasrc.o
 # The primitives as one Lua C library, for the busted specs run by lua5.4,
 # which provides Lua itself.
 build/vakap.so: $(OBJS:%=build/pic/%.o)
-	$(CC) -shared $^ -o $@ $(shell pkg-config --libs libarchive libzstd zlib libcrypto gpgme gpg-error libcurl expat libssh2)
+	$(CC) -shared $^ -o $@ $(shell pkg-config --libs libarchive libzstd zlib libcrypto gpgme gpg-error libcurl expat libssh)
 
 build/asan/test_%: tests/unit/test_%.c tests/unit/harness.h $(OBJS:%=build/asan/%.o)
 	$(CC) $(ALL_CFLAGS) $(SAN) $< $(OBJS:%=build/asan/%.o) -o $@ $(LDLIBS) -lcmocka

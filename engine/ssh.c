@@ -1,5 +1,5 @@
 /*
- * vakap.ssh: remote hosts over SSH (libssh2).  A session is one
+ * vakap.ssh: remote hosts over SSH (libssh).  A session is one
  * connection to one host, authenticated with the SSH agent or a key file
  * and checked against known_hosts; on it, a remote command's standard
  * output is a stream source (sess:exec) and a remote command's standard
@@ -17,7 +17,14 @@
  *
  * The session is non-blocking: every wait is a poll on its socket that
  * notices vk_interrupted, sends keepalives, and gives up at a deadline
- * while connecting.  Releasing is bounded too (blocking, with a timeout).
+ * while connecting.  libssh keeps what it has read and decrypted in its
+ * own buffers, so a wait comes only after a call that found nothing
+ * there and let libssh read the socket.  Releasing is bounded too: each
+ * step has a deadline, and is not interrupted.
+ *
+ * libssh's own configuration files, known_hosts checks and logging are
+ * off: sshconfig.lua reads ~/.ssh/config, and the known_hosts files are
+ * checked here, with libssh's parser for each line.
  */
 #define _GNU_SOURCE /* TCP_USER_TIMEOUT, strsignal */
 
@@ -29,33 +36,47 @@
 #include <poll.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
-#include <libssh2.h>
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
 #include <openssl/evp.h>
 
 #include "engine.h"
 #include "stream.h"
 
 #define SESSION_MT "vakap.ssh.session"
-#define CLEANUP_MS 3000   /* the bound on each step of a release */
+#define CLEANUP_S 3.0     /* the bound on each step of a release */
 #define PID_MARK "vakap-pid:"
 #define RUN_SCRIPT "echo " PID_MARK "$$ >&2 && exec \"$@\""
 #define RUN_SCRIPT_CWD "echo " PID_MARK "$$ >&2 && cd -- \"$1\" && shift && exec \"$@\""
 
+/* What vakap asks of the server, best first: AEAD ciphers (no separate
+ * MAC), then CTR with encrypt-then-MAC. */
+#define CIPHERS "aes128-gcm@openssh.com,aes256-gcm@openssh.com," \
+	"chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr"
+#define MACS "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com," \
+	"hmac-sha2-256,hmac-sha2-512,hmac-sha1-etm@openssh.com,hmac-sha1"
+
 struct chan;
 
 struct session {
-	LIBSSH2_SESSION *ssh;
-	int fd;
+	ssh_session ssh;
+	int fd;              /* ours: libssh does not close it */
 	int keepalive;       /* seconds between keepalives, 0: none */
+	double next_keepalive;
+	ssh_key hostkey;     /* the server's */
 	struct chan *chans;  /* channels open on it */
+	char addr[64];       /* the numeric address connected to, for libssh */
 	char label[300];     /* the host as the user named it, for messages */
 	char name[300];      /* the known_hosts name: host or [host]:port */
 	char err[1024];      /* why the last step failed */
@@ -101,15 +122,22 @@ static int sess_wrap(struct session *ss, const char *what)
 	return -1;
 }
 
-/* libssh2's message for the session's last error */
+/* libssh's message for the session's last error */
 static const char *ssh_error(struct session *ss)
 {
-	char *msg = NULL;
+	const char *msg;
 
 	if (ss->ssh == NULL)
 		return "no session";
-	libssh2_session_last_error(ss->ssh, &msg, NULL, 0);
+	msg = ssh_get_error(ss->ssh);
 	return msg && *msg ? msg : "unknown error";
+}
+
+/* Whether the connection is gone: closed, or failed. */
+static int broken(struct session *ss)
+{
+	return ss->ssh == NULL ||
+	       (ssh_get_status(ss->ssh) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0;
 }
 
 /* The connection failed: remember why, so that later commands say so at
@@ -117,49 +145,55 @@ static const char *ssh_error(struct session *ss)
 static int lost(struct session *ss)
 {
 	if (ss->lost[0] == '\0') {
-		int code = ss->ssh ? libssh2_session_last_errno(ss->ssh) : 0;
-		const char *why =
-			code == LIBSSH2_ERROR_SOCKET_DISCONNECT ? "closed by the server" :
-			code == LIBSSH2_ERROR_SOCKET_RECV ? "reading from the server failed" :
-			code == LIBSSH2_ERROR_SOCKET_SEND ? "writing to the server failed" :
-			code == LIBSSH2_ERROR_SOCKET_TIMEOUT ||
-			code == LIBSSH2_ERROR_TIMEOUT ? "timed out" : ssh_error(ss);
+		static const char prefix[] = "Socket error: ";
+		const char *why = ssh_error(ss);
+
+		if (strncmp(why, prefix, sizeof prefix - 1) == 0)
+			why += sizeof prefix - 1;
+		if (strcmp(why, "disconnected") == 0)
+			why = "closed by the server";
+		else if (strcmp(why, strerror(ECONNRESET)) == 0)
+			why = "reset by the server";
+		else if (strcmp(why, strerror(ETIMEDOUT)) == 0)
+			why = "timed out";
 		snprintf(ss->lost, sizeof ss->lost, "connection lost (%s)", why);
 	}
 	return sess_fail(ss, "connection", "%s", ss->lost);
 }
 
 /*
- * Wait until the socket is ready for what libssh2 is blocked on.
- * deadline: on the monotonic clock, or 0 for none.  Keepalives are sent
- * from here once authenticated, and only while nothing waits to go out
- * (libssh2 cannot interleave a keepalive with a partly sent packet).
- * Returns 0 to try again, -1 with the reason in ss->err.
+ * Wait until the socket is ready for what libssh waits on: always
+ * something to read, and room to write when it holds unsent data.
+ * deadline: on the monotonic clock, or 0 for none.  interruptible: give
+ * up when vk_interrupted is set (not while releasing).  Keepalives (an
+ * ignored message: TCP_USER_TIMEOUT notices when it is not even
+ * acknowledged) are sent from here once logged in, while nothing else
+ * waits to go out.  Returns 0 to try again, -1 with the reason in ss->err.
  */
-static int wait_socket(struct session *ss, double deadline)
+static int wait_socket(struct session *ss, double deadline, int interruptible)
 {
-	int dirs = libssh2_session_block_directions(ss->ssh);
-	struct pollfd p = {ss->fd, 0, 0};
+	int pending = ssh_get_status(ss->ssh) & SSH_WRITE_PENDING;
+	struct pollfd p = {ss->fd, POLLIN, 0};
 	int timeout = 1000;
+	double now = now_seconds();
 
-	if (vk_interrupted)
+	if (interruptible && vk_interrupted)
 		return sess_fail(ss, "interrupted", "interrupted");
-	if (dirs & LIBSSH2_SESSION_BLOCK_INBOUND)
-		p.events |= POLLIN;
-	if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+	if (broken(ss))
+		return lost(ss); /* nothing more will come */
+	if (pending)
 		p.events |= POLLOUT;
-	if (p.events == 0)
-		p.events = POLLIN;
-	if (ss->keepalive > 0 && !(dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)) {
-		int next = 0, rc = libssh2_keepalive_send(ss->ssh, &next);
-
-		if (rc != 0 && rc != LIBSSH2_ERROR_EAGAIN)
-			return lost(ss);
-		if (next > 0 && next * 1000 < timeout)
-			timeout = next * 1000;
+	if (ss->keepalive > 0 && !pending) {
+		if (now >= ss->next_keepalive) {
+			if (ssh_send_ignore(ss->ssh, "") != SSH_OK)
+				return lost(ss);
+			ss->next_keepalive = now + ss->keepalive;
+		}
+		if ((ss->next_keepalive - now) * 1000 < timeout)
+			timeout = (int)((ss->next_keepalive - now) * 1000) + 1;
 	}
 	if (deadline > 0) {
-		double left = deadline - now_seconds();
+		double left = deadline - now;
 
 		if (left <= 0)
 			return sess_fail(ss, "timeout", "timed out");
@@ -168,15 +202,16 @@ static int wait_socket(struct session *ss, double deadline)
 	}
 	if (poll(&p, 1, timeout) < 0 && errno != EINTR)
 		return sess_fail(ss, "connection", "poll: %s", strerror(errno));
-	if (vk_interrupted)
+	if (interruptible && vk_interrupted)
 		return sess_fail(ss, "interrupted", "interrupted");
 	return 0;
 }
 
-/* Call a libssh2 function until it stops saying EAGAIN; its result. */
-#define RETRY(ss, deadline, rc, call)                                         \
-	while (((rc) = (call)) == LIBSSH2_ERROR_EAGAIN &&                     \
-	       wait_socket((ss), (deadline)) == 0)
+/* Call a libssh function until it stops answering `again` (SSH_AGAIN, or
+ * SSH_AUTH_AGAIN for logging in) or the wait fails; its last answer. */
+#define RETRY(ss, deadline, intr, rc, again, call)                            \
+	while (((rc) = (call)) == (again) &&                                  \
+	       wait_socket((ss), (deadline), (intr)) == 0)
 
 /* ---- quoting ---- */
 
@@ -327,25 +362,23 @@ static void fingerprint(const unsigned char *blob, size_t len, char *out,
 	snprintf(out, outlen, "SHA256:%.*s", n, (const char *)b64);
 }
 
-/* The fingerprint of a base64 key as known_hosts stores it. */
-static void fingerprint_b64(const char *b64, char *out, size_t outlen)
+/* The bytes of base64 text (malloc'd, their count in *len), or NULL. */
+static unsigned char *unbase64(const char *b64, size_t *len)
 {
-	size_t len = strlen(b64);
-	unsigned char *blob = malloc(len + 3);
-	int n, pad = 0;
+	size_t n = strlen(b64);
+	unsigned char *blob;
+	int got, pad;
 
-	snprintf(out, outlen, "(unreadable key)");
-	if (blob == NULL)
-		return;
-	while (len > 0 && (b64[len - 1] == '\n' || b64[len - 1] == ' '))
-		len--;
-	if (len % 4 == 0 && len > 0) {
-		pad = (b64[len - 1] == '=') + (len > 1 && b64[len - 2] == '=');
-		n = EVP_DecodeBlock(blob, (const unsigned char *)b64, (int)len);
-		if (n >= pad)
-			fingerprint(blob, (size_t)(n - pad), out, outlen);
+	if (n == 0 || n % 4 != 0 || (blob = malloc(n)) == NULL)
+		return NULL;
+	pad = (b64[n - 1] == '=') + (b64[n - 2] == '=');
+	got = EVP_DecodeBlock(blob, (const unsigned char *)b64, (int)n);
+	if (got < pad) {
+		free(blob);
+		return NULL;
 	}
-	free(blob);
+	*len = (size_t)(got - pad);
+	return blob;
 }
 
 /* The type name a key blob starts with ("ssh-ed25519"). */
@@ -365,28 +398,54 @@ static void blob_type(const unsigned char *blob, size_t len, char *out,
 	}
 }
 
+/* The fingerprint of a public key, as above. */
+static void key_fingerprint(const ssh_key key, char *out, size_t outlen)
+{
+	char *b64 = NULL;
+	unsigned char *blob;
+	size_t len;
+
+	snprintf(out, outlen, "(unreadable key)");
+	if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK)
+		return;
+	if ((blob = unbase64(b64, &len)) != NULL)
+		fingerprint(blob, len, out, outlen);
+	free(blob);
+	ssh_string_free_char(b64);
+}
+
 /* The key types vakap knows, in OpenSSH's order of preference. */
 static const struct keytype {
 	const char *name;
-	int known;           /* LIBSSH2_KNOWNHOST_KEY_* */
-	const char *methods; /* libssh2 host key methods using it */
+	const char *methods; /* host key methods using it */
 } keytypes[] = {
-	{"ssh-ed25519", LIBSSH2_KNOWNHOST_KEY_ED25519, "ssh-ed25519"},
-	{"ecdsa-sha2-nistp256", LIBSSH2_KNOWNHOST_KEY_ECDSA_256, "ecdsa-sha2-nistp256"},
-	{"ecdsa-sha2-nistp384", LIBSSH2_KNOWNHOST_KEY_ECDSA_384, "ecdsa-sha2-nistp384"},
-	{"ecdsa-sha2-nistp521", LIBSSH2_KNOWNHOST_KEY_ECDSA_521, "ecdsa-sha2-nistp521"},
-	{"ssh-rsa", LIBSSH2_KNOWNHOST_KEY_SSHRSA, "rsa-sha2-512,rsa-sha2-256,ssh-rsa"},
-	{NULL, 0, NULL},
+	{"ssh-ed25519", "ssh-ed25519"},
+	{"ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256"},
+	{"ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384"},
+	{"ecdsa-sha2-nistp521", "ecdsa-sha2-nistp521"},
+	{"ssh-rsa", "rsa-sha2-512,rsa-sha2-256,ssh-rsa"},
+	{NULL, NULL},
 };
 
-static int known_type(const char *name)
+/* Append to out each name of the comma-separated list that out has not
+ * yet. */
+static void add_methods(char *out, size_t len, const char *list)
 {
-	const struct keytype *k;
+	const char *p = list;
 
-	for (k = keytypes; k->name; k++)
-		if (strcmp(k->name, name) == 0)
-			return k->known;
-	return LIBSSH2_KNOWNHOST_KEY_UNKNOWN;
+	while (*p) {
+		size_t n = strcspn(p, ","), used = strlen(out);
+		const char *w;
+		int dup = 0;
+
+		for (w = out; *w && !dup; w += strcspn(w, ","), w += *w == ',')
+			dup = strncmp(w, p, n) == 0 && (w[n] == ',' || w[n] == '\0');
+		if (!dup)
+			snprintf(out + used, len - used, "%s%.*s", used ? "," : "",
+			         (int)n, p);
+		p += n;
+		p += *p == ',';
+	}
 }
 
 /* ---- known_hosts ---- */
@@ -397,15 +456,21 @@ struct known {
 	int status;
 	char file[512];        /* where the key (or the other key) is */
 	char old_fingerprint[64];
-	char old_type[40];
-	char types[256];       /* host key methods to prefer for this host */
+	unsigned held;         /* the keytypes the files hold for the host */
+	char types[256];       /* host key methods to prefer for it, in order */
 };
 
-/* Read one known_hosts file into kh.  Marker lines (@cert-authority,
- * @revoked) and lines libssh2 cannot parse are passed over.  0, or -1
- * when the file exists but cannot be read. */
-static int read_known_file(LIBSSH2_KNOWNHOSTS *kh, const char *path,
-                           char *err, size_t errlen)
+/*
+ * Look the server's key (ss->hostkey, of type ss->keytype) up in one
+ * known_hosts file: only entries for ss->name and of the same key type
+ * count, the first other key of that type makes the host CHANGED (unless
+ * a later file knows it).  probe_only: only note in k->held the key
+ * types the file holds for ss->name.  Comments, marker lines
+ * (@cert-authority, @revoked) and lines libssh cannot parse are passed
+ * over.  0, or -1 when the file exists but cannot be read.
+ */
+static int check_known_file(struct session *ss, const char *path,
+                            struct known *k, int probe_only)
 {
 	FILE *f = fopen(path, "r");
 	char *line = NULL;
@@ -415,23 +480,52 @@ static int read_known_file(LIBSSH2_KNOWNHOSTS *kh, const char *path,
 	if (f == NULL) {
 		if (errno == ENOENT)
 			return 0;
-		snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-		return -1;
+		return sess_fail(ss, "known_hosts", "cannot read %s: %s", path,
+		                 strerror(errno));
 	}
-	while ((len = getline(&line, &cap, f)) > 0) {
-		const char *p = line + strspn(line, " \t");
+	while (k->status != HOST_KNOWN && (len = getline(&line, &cap, f)) > 0) {
+		struct ssh_knownhosts_entry *e = NULL;
+		char *p = line + strspn(line, " \t"), *tab;
+		const char *type;
+		unsigned i;
 
-		if (*p == '@' || *p == '#' || *p == '\n' || *p == '\0')
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (*p == '@' || *p == '#' || *p == '\0')
 			continue;
-		libssh2_knownhost_readline(kh, line, (size_t)len,
-		                           LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+		while ((tab = strchr(p, '\t')) != NULL)
+			*tab = ' '; /* libssh splits at spaces only */
+		if (ssh_known_hosts_parse_line(ss->name, p, &e) != SSH_OK) {
+			ssh_knownhosts_entry_free(e);
+			continue; /* another host's, or unreadable */
+		}
+		type = ssh_key_type_to_char(ssh_key_type(e->publickey));
+		if (type == NULL) {
+			/* not a key type vakap knows */
+		} else if (probe_only) {
+			for (i = 0; keytypes[i].name; i++)
+				if (strcmp(keytypes[i].name, type) == 0)
+					k->held |= 1u << i;
+		} else if (strcmp(type, ss->keytype) != 0) {
+			/* another type: says nothing of this key */
+		} else if (ssh_key_cmp(e->publickey, ss->hostkey,
+		                       SSH_KEY_CMP_PUBLIC) == 0) {
+			k->status = HOST_KNOWN;
+			snprintf(k->file, sizeof k->file, "%s", path);
+		} else if (k->status == HOST_UNKNOWN) {
+			k->status = HOST_CHANGED;
+			snprintf(k->file, sizeof k->file, "%s", path);
+			key_fingerprint(e->publickey, k->old_fingerprint,
+			                sizeof k->old_fingerprint);
+		}
+		ssh_knownhosts_entry_free(e);
 	}
 	free(line);
 	fclose(f);
 	return 0;
 }
 
-/* The paths of the string or list at idx, each passed to fn. */
+/* The paths of the string or list at idx (at most MAX_KNOWN_FILES). */
 #define MAX_KNOWN_FILES 8
 static int known_files(lua_State *L, int idx, const char **paths)
 {
@@ -456,9 +550,9 @@ static int known_files(lua_State *L, int idx, const char **paths)
 }
 
 /*
- * Look the server's key (ss->keytype, ss->key) up in the files.  With
- * keytype NULL, only find which key types the files hold for ss->name,
- * for the preference of host key methods.  0, or -1 with ss->err.
+ * Look the server's key up in the files; with probe_only, only find
+ * which key types the files hold for ss->name, for the preference of
+ * host key methods.  0, or -1 with ss->err.
  */
 static int check_known(struct session *ss, const char *const *files, int nfiles,
                        struct known *k, int probe_only)
@@ -467,54 +561,12 @@ static int check_known(struct session *ss, const char *const *files, int nfiles,
 
 	memset(k, 0, sizeof *k);
 	k->status = HOST_UNKNOWN;
-	for (i = 0; i < nfiles && k->status != HOST_KNOWN; i++) {
-		LIBSSH2_KNOWNHOSTS *kh = libssh2_knownhost_init(ss->ssh);
-		struct libssh2_knownhost *entry = NULL;
-		const struct keytype *t;
-		int rc;
-
-		if (kh == NULL)
-			return sess_fail(ss, "ssh", "out of memory");
-		if (read_known_file(kh, files[i], ss->err, sizeof ss->err) != 0) {
-			libssh2_knownhost_free(kh);
-			ss->code = "known_hosts";
+	for (i = 0; i < nfiles && k->status != HOST_KNOWN; i++)
+		if (check_known_file(ss, files[i], k, probe_only) != 0)
 			return -1;
-		}
-		if (probe_only) {
-			/* a key no entry has: MISMATCH tells the type is known */
-			for (t = keytypes; t->name; t++) {
-				rc = libssh2_knownhost_checkp(kh, ss->name, -1, "x", 1,
-				        LIBSSH2_KNOWNHOST_TYPE_PLAIN |
-				        LIBSSH2_KNOWNHOST_KEYENC_BASE64 | t->known, NULL);
-				if (rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH &&
-				    !strstr(k->types, t->methods)) {
-					size_t used = strlen(k->types);
-					snprintf(k->types + used, sizeof k->types - used,
-					         "%s%s", used ? "," : "", t->methods);
-				}
-			}
-			libssh2_knownhost_free(kh);
-			continue;
-		}
-		rc = libssh2_knownhost_checkp(kh, ss->name, -1, ss->key,
-		        strlen(ss->key),
-		        LIBSSH2_KNOWNHOST_TYPE_PLAIN |
-		        LIBSSH2_KNOWNHOST_KEYENC_BASE64 | known_type(ss->keytype),
-		        &entry);
-		if (rc == LIBSSH2_KNOWNHOST_CHECK_MATCH) {
-			k->status = HOST_KNOWN;
-			snprintf(k->file, sizeof k->file, "%s", files[i]);
-		} else if (rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH &&
-		           k->status == HOST_UNKNOWN) {
-			k->status = HOST_CHANGED;
-			snprintf(k->file, sizeof k->file, "%s", files[i]);
-			snprintf(k->old_type, sizeof k->old_type, "%s", ss->keytype);
-			if (entry && entry->key)
-				fingerprint_b64(entry->key, k->old_fingerprint,
-				                sizeof k->old_fingerprint);
-		}
-		libssh2_knownhost_free(kh);
-	}
+	for (i = 0; keytypes[i].name; i++)
+		if (k->held & 1u << i)
+			add_methods(k->types, sizeof k->types, keytypes[i].methods);
 	return 0;
 }
 
@@ -576,6 +628,9 @@ static int tcp_connect(struct session *ss, const struct conn_opts *o,
 		}
 		if (err == 0) {
 			ss->fd = fd;
+			if (getnameinfo(ai->ai_addr, ai->ai_addrlen, ss->addr,
+			                sizeof ss->addr, NULL, 0, NI_NUMERICHOST) != 0)
+				snprintf(ss->addr, sizeof ss->addr, "%s", o->host);
 		} else {
 			snprintf(why, sizeof why, "%s",
 			         err == ETIMEDOUT ? "timed out" : strerror(err));
@@ -600,31 +655,27 @@ static int tcp_connect(struct session *ss, const struct conn_opts *o,
 	return 0;
 }
 
-/* Append to out the names of the comma-separated list that libssh2
- * supports (algs) and out has not yet: libssh2 1.10 mishandles names it
- * does not know (overlapping memcpy). */
-static void add_methods(char *out, size_t len, const char *list,
-                        const char **algs, int nalgs)
+/* Take the server's host key: its type, fingerprint and base64 text.
+ * 0, or -1 with ss->err. */
+static int take_hostkey(struct session *ss)
 {
-	const char *p = list;
+	char *b64 = NULL;
+	unsigned char *blob = NULL;
+	size_t len = 0;
+	int ok;
 
-	while (*p) {
-		size_t n = strcspn(p, ","), used = strlen(out);
-		const char *w;
-		int i, dup = 0;
-
-		for (w = out; *w && !dup; w += strcspn(w, ","), w += *w == ',')
-			dup = strncmp(w, p, n) == 0 && (w[n] == ',' || w[n] == '\0');
-		for (i = 0; i < nalgs && !dup; i++) {
-			if (strlen(algs[i]) == n && strncmp(algs[i], p, n) == 0) {
-				snprintf(out + used, len - used, "%s%.*s",
-				         used ? "," : "", (int)n, p);
-				break;
-			}
-		}
-		p += n;
-		p += *p == ',';
+	ok = ssh_get_server_publickey(ss->ssh, &ss->hostkey) == SSH_OK &&
+	     ssh_pki_export_pubkey_base64(ss->hostkey, &b64) == SSH_OK &&
+	     strlen(b64) < sizeof ss->key && (blob = unbase64(b64, &len)) != NULL;
+	if (ok) {
+		memcpy(ss->key, b64, strlen(b64) + 1);
+		blob_type(blob, len, ss->keytype, sizeof ss->keytype);
+		fingerprint(blob, len, ss->fingerprint, sizeof ss->fingerprint);
 	}
+	free(blob);
+	ssh_string_free_char(b64);
+	return ok ? 0 : sess_fail(ss, "ssh", "%s sent no usable host key",
+	                          ss->label);
 }
 
 /* Connect and take the server's host key, preferring the key types
@@ -634,46 +685,52 @@ static int establish(struct session *ss, const struct conn_opts *o,
 {
 	struct known probe;
 	const struct keytype *t;
-	const char *blob;
-	size_t len;
-	int type, rc, nalgs;
-	const char **algs = NULL;
-	char prefs[512];
+	char prefs[512] = "";
+	int rc, nolog = SSH_LOG_NOLOG;
+	bool no = false;
 
 	if (tcp_connect(ss, o, deadline) != 0)
 		return -1;
-	ss->ssh = libssh2_session_init();
+	ss->ssh = ssh_new();
 	if (ss->ssh == NULL)
 		return sess_fail(ss, "ssh", "cannot start an SSH session: out of memory");
-	libssh2_session_set_blocking(ss->ssh, 0);
 	if (check_known(ss, o->files, o->nfiles, &probe, 1) != 0)
 		return -1;
-	nalgs = libssh2_session_supported_algs(ss->ssh, LIBSSH2_METHOD_HOSTKEY,
-	                                       &algs);
-	prefs[0] = '\0';
-	add_methods(prefs, sizeof prefs, probe.types, algs, nalgs);
+	add_methods(prefs, sizeof prefs, probe.types);
 	for (t = keytypes; t->name; t++)
-		add_methods(prefs, sizeof prefs, t->methods, algs, nalgs);
-	if (nalgs > 0)
-		libssh2_free(ss->ssh, (void *)algs);
-	if (prefs[0])
-		libssh2_session_method_pref(ss->ssh, LIBSSH2_METHOD_HOSTKEY, prefs);
-	RETRY(ss, deadline, rc, libssh2_session_handshake(ss->ssh, ss->fd));
-	if (rc == LIBSSH2_ERROR_EAGAIN)
+		add_methods(prefs, sizeof prefs, t->methods);
+	/* libssh's host is only a name for its own use: the numeric address
+	 * (it refuses some names getaddrinfo takes, my_host).  Its known_hosts
+	 * files are none, so that it keeps this order of host key methods, and
+	 * so is its ~/.ssh, with a user name for scan: none of its defaults
+	 * from there is used, and with these it needs no home directory or
+	 * user name of the uid running vakap. */
+	if (ssh_options_set(ss->ssh, SSH_OPTIONS_LOG_VERBOSITY, &nolog) != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_PROCESS_CONFIG, &no) != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_HOST, ss->addr) != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_FD, &ss->fd) != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_USER,
+	                    o->user ? o->user : "vakap") != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_SSH_DIR, "/dev/null") != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_GLOBAL_KNOWNHOSTS,
+	                    "/dev/null") != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_HOSTKEYS, prefs) != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_CIPHERS_C_S, CIPHERS) != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_CIPHERS_S_C, CIPHERS) != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_HMAC_C_S, MACS) != 0 ||
+	    ssh_options_set(ss->ssh, SSH_OPTIONS_HMAC_S_C, MACS) != 0)
+		return sess_fail(ss, "ssh", "cannot set up an SSH session with %s: %s",
+		                 ss->label, ssh_error(ss));
+	ssh_set_blocking(ss->ssh, 0);
+	ssh_session_set_disconnect_message(ss->ssh, "vakap is done");
+	RETRY(ss, deadline, 1, rc, SSH_AGAIN, ssh_connect(ss->ssh));
+	if (rc == SSH_AGAIN)
 		return sess_wrap(ss, "SSH handshake with");
-	if (rc != 0)
+	if (rc != SSH_OK)
 		return sess_fail(ss, "ssh", "SSH handshake with %s failed: %s",
 		                 ss->label, ssh_error(ss));
-	blob = libssh2_session_hostkey(ss->ssh, &len, &type);
-	if (blob == NULL || len == 0 || (len + 2) / 3 * 4 >= sizeof ss->key)
-		return sess_fail(ss, "ssh", "%s sent no usable host key", ss->label);
-	blob_type((const unsigned char *)blob, len, ss->keytype,
-	          sizeof ss->keytype);
-	fingerprint((const unsigned char *)blob, len, ss->fingerprint,
-	            sizeof ss->fingerprint);
-	EVP_EncodeBlock((unsigned char *)ss->key, (const unsigned char *)blob,
-	                (int)len);
-	return 0;
+	return take_hostkey(ss);
 }
 
 /* ---- authentication ---- */
@@ -734,82 +791,141 @@ static void note(char *notes, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Try each identity of the agent; 1 if one was accepted, 0 if none,
- * -1 on a failure of the connection. */
-static int auth_agent(struct session *ss, const char *user, double deadline,
-                      char *notes, size_t nlen)
+static uint32_t be32(const unsigned char *p)
 {
-	LIBSSH2_AGENT *agent;
-	struct libssh2_agent_publickey *id = NULL;
-	int rc = 0, tried = 0, ok = 0;
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
 
-	if (getenv("SSH_AUTH_SOCK") == NULL) {
+/* How many keys the ssh-agent at path holds (asked as OpenSSH's agent
+ * protocol asks: REQUEST_IDENTITIES, then the count of the answer), or
+ * -1 when it cannot be reached or does not answer in time. */
+static int agent_key_count(const char *path)
+{
+	static const unsigned char ask[5] = {0, 0, 0, 1, 11};
+	struct timeval tv = {3, 0};
+	struct sockaddr_un a;
+	unsigned char ans[9];
+	size_t got = 0, want = 4;
+	int fd, n = -1;
+
+	if (strlen(path) >= sizeof a.sun_path)
+		return -1;
+	memset(&a, 0, sizeof a);
+	a.sun_family = AF_UNIX;
+	memcpy(a.sun_path, path, strlen(path));
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+	    send(fd, ask, sizeof ask, MSG_NOSIGNAL) == (ssize_t)sizeof ask) {
+		/* the length, then the type and the count it covers */
+		while (got < want) {
+			ssize_t r = recv(fd, ans + got, want - got, 0);
+
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+			if (got == 4 && be32(ans) >= 5)
+				want = sizeof ans;
+		}
+		if (got == sizeof ans && ans[4] == 12)
+			n = be32(ans + 5) > 9999 ? 9999 : (int)be32(ans + 5);
+	}
+	close(fd);
+	return n;
+}
+
+/* Try the keys of the agent; 1 if one was accepted, 0 if none, -1 on a
+ * failure of the connection. */
+static int auth_agent(struct session *ss, double deadline, char *notes,
+                      size_t nlen)
+{
+	const char *sock = getenv("SSH_AUTH_SOCK");
+	int n, rc;
+
+	if (sock == NULL) {
 		note(notes, nlen, "no ssh-agent (SSH_AUTH_SOCK is not set)");
 		return 0;
 	}
-	agent = libssh2_agent_init(ss->ssh);
-	if (agent == NULL)
-		return sess_fail(ss, "ssh", "out of memory");
-	if (libssh2_agent_connect(agent) != 0) {
-		note(notes, nlen, "cannot reach ssh-agent at %s",
-		     getenv("SSH_AUTH_SOCK"));
-		libssh2_agent_free(agent);
+	n = agent_key_count(sock);
+	if (n < 0) {
+		note(notes, nlen, "cannot reach ssh-agent at %s", sock);
 		return 0;
 	}
-	if (libssh2_agent_list_identities(agent) != 0)
-		note(notes, nlen, "ssh-agent lists no keys");
-	while (!ok && libssh2_agent_get_identity(agent, &id, id) == 0) {
-		tried++;
-		RETRY(ss, deadline, rc, libssh2_agent_userauth(agent, user, id));
-		if (rc == 0)
-			ok = 1;
-		else if (rc == LIBSSH2_ERROR_EAGAIN ||
-		         libssh2_session_last_errno(ss->ssh) == LIBSSH2_ERROR_SOCKET_DISCONNECT)
-			break;
-	}
-	libssh2_agent_disconnect(agent);
-	libssh2_agent_free(agent);
-	if (!ok && rc == LIBSSH2_ERROR_EAGAIN && tried)
-		return -1; /* ss->err says why */
-	if (!ok && tried)
-		note(notes, nlen, "ssh-agent: %d key%s refused", tried,
-		     tried == 1 ? "" : "s");
-	else if (!ok)
+	if (n == 0) {
 		note(notes, nlen, "ssh-agent holds no keys");
-	return ok;
+		return 0;
+	}
+	RETRY(ss, deadline, 1, rc, SSH_AUTH_AGAIN,
+	      ssh_userauth_agent(ss->ssh, NULL));
+	if (rc == SSH_AUTH_SUCCESS)
+		return 1;
+	if (rc == SSH_AUTH_AGAIN)
+		return -1; /* ss->err says why */
+	if (rc == SSH_AUTH_ERROR && broken(ss))
+		return sess_fail(ss, "auth", "logging in to %s: %s", ss->label,
+		                 ssh_error(ss));
+	if (rc == SSH_AUTH_ERROR)
+		note(notes, nlen, "ssh-agent: %s", ssh_error(ss));
+	else
+		note(notes, nlen, "ssh-agent: %d key%s refused", n,
+		     n == 1 ? "" : "s");
+	return 0;
+}
+
+/* The names of the login methods in the mask, as the server lists them. */
+static const char *method_names(int mask, char *buf, size_t len)
+{
+	static const struct {
+		int bit;
+		const char *name;
+	} names[] = {
+		{SSH_AUTH_METHOD_PASSWORD, "password"},
+		{SSH_AUTH_METHOD_INTERACTIVE, "keyboard-interactive"},
+		{SSH_AUTH_METHOD_HOSTBASED, "hostbased"},
+		{SSH_AUTH_METHOD_GSSAPI_MIC, "gssapi-with-mic"},
+	};
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof names / sizeof names[0] && used < len; i++)
+		if (mask & names[i].bit)
+			used += (size_t)snprintf(buf + used, len - used, "%s%s",
+			                         used ? "," : "", names[i].name);
+	return buf[0] ? buf : "nothing";
 }
 
 /* Log in with the agent, then each key file that is not encrypted. */
 static int authenticate(struct session *ss, const char *user, lua_State *L,
                         int files_idx, double deadline)
 {
-	char notes[1024] = "";
-	const char *methods;
+	char notes[1024] = "", offered[128];
 	lua_Integer i, n;
-	int rc;
+	int rc, methods;
 
-	do
-		methods = libssh2_userauth_list(ss->ssh, user, (unsigned)strlen(user));
-	while (methods == NULL &&
-	       libssh2_session_last_errno(ss->ssh) == LIBSSH2_ERROR_EAGAIN &&
-	       wait_socket(ss, deadline) == 0);
-	if (methods == NULL) {
-		if (libssh2_userauth_authenticated(ss->ssh))
-			return 0; /* "none" was enough */
-		if (libssh2_session_last_errno(ss->ssh) == LIBSSH2_ERROR_EAGAIN)
-			return sess_wrap(ss, "logging in to");
+	RETRY(ss, deadline, 1, rc, SSH_AUTH_AGAIN,
+	      ssh_userauth_none(ss->ssh, NULL));
+	if (rc == SSH_AUTH_SUCCESS)
+		return 0; /* "none" was enough */
+	if (rc == SSH_AUTH_AGAIN)
+		return sess_wrap(ss, "logging in to");
+	if (rc == SSH_AUTH_ERROR)
 		return sess_fail(ss, "auth", "logging in to %s: %s", ss->label,
 		                 ssh_error(ss));
-	}
-	if (strstr(methods, "publickey") == NULL)
+	methods = ssh_userauth_list(ss->ssh, NULL);
+	if (!(methods & SSH_AUTH_METHOD_PUBLICKEY))
 		return sess_fail(ss, "auth", "cannot log in to %s as %s: the server "
 		                 "takes no keys (it offers: %s)", ss->label, user,
-		                 methods);
-	rc = auth_agent(ss, user, deadline, notes, sizeof notes);
+		                 method_names(methods, offered, sizeof offered));
+	rc = auth_agent(ss, deadline, notes, sizeof notes);
 	if (rc != 0)
 		return rc > 0 ? 0 : -1;
 	n = lua_istable(L, files_idx) ? (lua_Integer)lua_rawlen(L, files_idx) : 0;
 	for (i = 1; i <= n; i++) {
+		ssh_key key = NULL;
 		const char *path;
 		int enc;
 
@@ -829,20 +945,25 @@ static int authenticate(struct session *ss, const char *user, lua_State *L,
 			     path, path);
 			continue;
 		}
-		RETRY(ss, deadline, rc,
-		      libssh2_userauth_publickey_fromfile_ex(ss->ssh, user,
-		              (unsigned)strlen(user), NULL, path, NULL));
-		if (rc == 0)
+		if (ssh_pki_import_privkey_file(path, NULL, NULL, NULL, &key) !=
+		    SSH_OK) {
+			note(notes, sizeof notes, "%s: not a private key vakap can "
+			     "read", path);
+			continue;
+		}
+		RETRY(ss, deadline, 1, rc, SSH_AUTH_AGAIN,
+		      ssh_userauth_publickey(ss->ssh, NULL, key));
+		ssh_key_free(key);
+		if (rc == SSH_AUTH_SUCCESS)
 			return 0;
-		if (rc == LIBSSH2_ERROR_EAGAIN)
+		if (rc == SSH_AUTH_AGAIN)
 			return sess_wrap(ss, "logging in to");
-		if (rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED ||
-		    rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED)
+		if (rc == SSH_AUTH_DENIED || rc == SSH_AUTH_PARTIAL) {
 			note(notes, sizeof notes, "%s: refused by the server", path);
-		else
-			note(notes, sizeof notes, "%s: %s", path, ssh_error(ss));
-		if (rc == LIBSSH2_ERROR_SOCKET_DISCONNECT ||
-		    rc == LIBSSH2_ERROR_SOCKET_RECV || rc == LIBSSH2_ERROR_SOCKET_SEND)
+			continue;
+		}
+		note(notes, sizeof notes, "%s: %s", path, ssh_error(ss));
+		if (broken(ss))
 			break;
 	}
 	if (n == 0)
@@ -983,11 +1104,9 @@ static int l_connect(lua_State *L)
 	}
 	if (authenticate(ss, o.user, L, lua_gettop(L) - 1, deadline) != 0)
 		return connect_failed(L, ss);
-	/* keepalives from now on: without replies (libssh2 would keep them);
-	 * TCP_USER_TIMEOUT notices when they are not even acknowledged */
+	/* keepalives from now on (wait_socket) */
 	ss->keepalive = o.keepalive;
-	if (o.keepalive > 0)
-		libssh2_keepalive_config(ss->ssh, 0, (unsigned)o.keepalive);
+	ss->next_keepalive = now_seconds() + o.keepalive;
 	return 1;
 }
 
@@ -1043,20 +1162,106 @@ static int l_scan(lua_State *L)
 
 struct chan {
 	struct session *ss;     /* NULL once the session is closed */
-	LIBSSH2_CHANNEL *ch;
+	ssh_channel ch;
+	struct ssh_channel_callbacks_struct cb; /* registered while ch is */
 	struct chan *next, **pprev;
 	long pid;               /* the remote command's, 0 until reported */
-	int finished;           /* its exit status is in */
+	int finished;           /* its exit status (or signal) is in */
+	int closed;             /* the server closed the channel */
+	int keep_stdout;        /* its stdout goes to the tail (a fed command) */
 	int exit_status;
 	char exit_signal[32];
 	char name[64];
 	struct vk_tail tail;    /* of its stderr (and a fed command's stdout) */
 };
 
+/* Keep the end of what the command wrote on stderr; take the wrapper's
+ * pid line out of it. */
+static void keep_stderr(struct chan *c, const char *buf, size_t n)
+{
+	struct vk_tail *t = &c->tail;
+
+	vk_tail_add(t, buf, n);
+	if (c->pid == 0) {
+		char *mark = strstr(t->buf, PID_MARK), *end;
+
+		if (mark && (end = strchr(mark, '\n')) != NULL) {
+			c->pid = strtol(mark + sizeof PID_MARK - 1, NULL, 10);
+			if (c->pid <= 0)
+				c->pid = -1;
+			end++;
+			memmove(mark, end, (size_t)(t->buf + t->len - end) + 1);
+			t->len -= (size_t)(end - mark);
+		}
+	}
+}
+
+/*
+ * What libssh reports of a channel as it reads the socket; nothing here
+ * waits or calls libssh.  stderr (and a fed command's stdout) goes to the
+ * tail as it comes, so that libssh holds nothing of it: a command's
+ * stdout is all a read has to look for before a wait.  on_data returns
+ * how much it took: 0 of what stays in libssh for a read.
+ */
+static int on_data(ssh_session s, ssh_channel ch, void *data, uint32_t len,
+                   int is_stderr, void *userdata)
+{
+	struct chan *c = userdata;
+
+	(void)s;
+	(void)ch;
+	if (!is_stderr && !c->keep_stdout)
+		return 0;
+	keep_stderr(c, data, len);
+	return (int)len;
+}
+
+static void on_exit_status(ssh_session s, ssh_channel ch, int status,
+                           void *userdata)
+{
+	struct chan *c = userdata;
+
+	(void)s;
+	(void)ch;
+	c->exit_status = status;
+	c->finished = 1;
+}
+
+static void on_exit_signal(ssh_session s, ssh_channel ch, const char *sig,
+                           int core, const char *errmsg, const char *lang,
+                           void *userdata)
+{
+	struct chan *c = userdata;
+
+	(void)s;
+	(void)ch;
+	(void)core;
+	(void)errmsg;
+	(void)lang;
+	snprintf(c->exit_signal, sizeof c->exit_signal, "%s",
+	         sig && *sig ? sig : "?");
+	c->finished = 1;
+}
+
+static void on_close(ssh_session s, ssh_channel ch, void *userdata)
+{
+	struct chan *c = userdata;
+
+	(void)s;
+	(void)ch;
+	c->closed = 1;
+}
+
 static void chan_init(struct chan *c, const char *name)
 {
 	memset(c, 0, sizeof *c);
 	snprintf(c->name, sizeof c->name, "%s", name);
+	ssh_callbacks_init(&c->cb);
+	c->cb.userdata = c;
+	c->cb.channel_data_function = on_data;
+	c->cb.channel_exit_status_function = on_exit_status;
+	c->cb.channel_exit_signal_function = on_exit_signal;
+	c->cb.channel_close_function = on_close;
 }
 
 static void chan_link(struct chan *c, struct session *ss)
@@ -1080,39 +1285,6 @@ static void chan_unlink(struct chan *c)
 	c->pprev = NULL;
 }
 
-/* Keep the end of what the command wrote on stderr; take the wrapper's
- * pid line out of it. */
-static void keep_stderr(struct chan *c, const char *buf, size_t n)
-{
-	struct vk_tail *t = &c->tail;
-
-	vk_tail_add(t, buf, n);
-	if (c->pid == 0) {
-		char *mark = strstr(t->buf, PID_MARK), *end;
-
-		if (mark && (end = strchr(mark, '\n')) != NULL) {
-			c->pid = strtol(mark + sizeof PID_MARK - 1, NULL, 10);
-			if (c->pid <= 0)
-				c->pid = -1;
-			end++;
-			memmove(mark, end, (size_t)(t->buf + t->len - end) + 1);
-			t->len -= (size_t)(end - mark);
-		}
-	}
-}
-
-/* Take what waits on stream_id (1: stderr, 0: stdout of a fed command)
- * into the tail.  0, or a libssh2 error other than EAGAIN. */
-static int drain(struct chan *c, int stream_id)
-{
-	char buf[4096];
-	ssize_t r;
-
-	while ((r = libssh2_channel_read_ex(c->ch, stream_id, buf, sizeof buf)) > 0)
-		keep_stderr(c, buf, (size_t)r);
-	return r == LIBSSH2_ERROR_EAGAIN ? 0 : (int)r;
-}
-
 /* Open a channel and start the command line cmd on it. */
 static int chan_start(struct chan *c, const char *cmd)
 {
@@ -1121,71 +1293,58 @@ static int chan_start(struct chan *c, const char *cmd)
 
 	if (ss->lost[0])
 		return sess_fail(ss, "connection", "%s", ss->lost);
-	do
-		c->ch = libssh2_channel_open_session(ss->ssh);
-	while (c->ch == NULL &&
-	       libssh2_session_last_errno(ss->ssh) == LIBSSH2_ERROR_EAGAIN &&
-	       wait_socket(ss, 0) == 0);
-	if (c->ch == NULL) {
-		if (libssh2_session_last_errno(ss->ssh) != LIBSSH2_ERROR_EAGAIN)
-			sess_fail(ss, "ssh", "%s", ssh_error(ss));
-		return -1;
-	}
-	RETRY(ss, 0, rc, libssh2_channel_exec(c->ch, cmd));
-	if (rc != 0) {
-		if (rc != LIBSSH2_ERROR_EAGAIN)
-			sess_fail(ss, "ssh", "%s", ssh_error(ss));
-		return -1;
+	c->ch = ssh_channel_new(ss->ssh);
+	if (c->ch == NULL)
+		return sess_fail(ss, "ssh", "%s", ssh_error(ss));
+	ssh_set_channel_callbacks(c->ch, &c->cb);
+	RETRY(ss, 0, 1, rc, SSH_AGAIN, ssh_channel_open_session(c->ch));
+	if (rc == SSH_OK)
+		RETRY(ss, 0, 1, rc, SSH_AGAIN, ssh_channel_request_exec(c->ch, cmd));
+	if (rc != SSH_OK) {
+		if (rc == SSH_AGAIN)
+			return -1; /* ss->err says why */
+		return broken(ss) ? lost(ss) : sess_fail(ss, "ssh", "%s", ssh_error(ss));
 	}
 	/* started when its pid is known: from then on it can be stopped
 	 * (or when it has said something else, or ended, without it) */
-	while (c->pid == 0 && !libssh2_channel_eof(c->ch) &&
-	       !libssh2_poll_channel_read(c->ch, 0)) {
-		if (drain(c, 1) != 0)
+	while (c->pid == 0 && !c->closed) {
+		rc = ssh_channel_poll(c->ch, 0);
+		if (rc == SSH_ERROR)
 			return lost(ss);
-		if (c->pid == 0 && wait_socket(ss, 0) != 0)
+		if (rc != 0 || c->pid != 0 || c->closed)
+			break; /* output, or its end, or what came with the poll */
+		if (wait_socket(ss, 0, 1) != 0)
 			return -1;
 	}
 	return 0;
 }
 
-/* After the command's end of output: its stderr, the channel's close and
- * its exit status.  0, or -1 with ss->err. */
-static int chan_finish(struct chan *c)
+/*
+ * Wait for a command's exit status (or signal), or for the server to
+ * close its channel.  ssh_channel_get_exit_status reads the socket while
+ * neither is in, and does not wait: the session is non-blocking.
+ * deadline and interruptible as for wait_socket.  0, or -1 with ss->err.
+ */
+static int chan_wait_end(struct chan *c, double deadline, int interruptible)
 {
 	struct session *ss = c->ss;
-	char *sig = NULL;
-	size_t siglen = 0;
-	int rc;
 
-	do {
-		rc = drain(c, 1);
-		if (rc == 0)
-			rc = drain(c, 0);
-		if (rc != 0)
-			return lost(ss);
-		if (libssh2_channel_eof(c->ch))
-			break;
-	} while (wait_socket(ss, 0) == 0);
-	if (!libssh2_channel_eof(c->ch))
-		return -1;
-	RETRY(ss, 0, rc, libssh2_channel_close(c->ch));
-	if (rc == 0)
-		RETRY(ss, 0, rc, libssh2_channel_wait_closed(c->ch));
-	if (rc != 0) {
-		if (rc != LIBSSH2_ERROR_EAGAIN)
-			lost(ss);
-		return -1;
+	for (;;) {
+		if (c->finished || c->closed)
+			return 0;
+		ssh_channel_get_exit_status(c->ch);
+		if (c->finished || c->closed)
+			return 0;
+		if (wait_socket(ss, deadline, interruptible) != 0)
+			return -1;
 	}
-	c->exit_status = libssh2_channel_get_exit_status(c->ch);
-	if (libssh2_channel_get_exit_signal(c->ch, &sig, &siglen, NULL, NULL,
-	                                    NULL, NULL) == 0 && sig) {
-		snprintf(c->exit_signal, sizeof c->exit_signal, "%.*s",
-		         (int)siglen, sig);
-		libssh2_free(ss->ssh, sig);
-	}
-	c->finished = 1;
-	return 0;
+}
+
+/* After the command's end of output: its exit status.  0, or -1 with
+ * ss->err. */
+static int chan_finish(struct chan *c)
+{
+	return chan_wait_end(c, 0, 1);
 }
 
 /* The message for a command that ended badly, or NULL if it exited 0. */
@@ -1194,7 +1353,10 @@ static const char *exit_problem(struct chan *c, char *buf, size_t len)
 	const char *tail = c->tail.buf, *host = c->ss ? c->ss->label : "?";
 	size_t n = vk_tail_trimmed(&c->tail);
 
-	if (c->exit_signal[0])
+	if (!c->finished)
+		snprintf(buf, len, "%s ended without an exit status on %s%s%.*s",
+		         c->name, host, n ? ": " : "", (int)n, tail);
+	else if (c->exit_signal[0])
 		snprintf(buf, len, "%s was killed by signal %s on %s%s%.*s",
 		         c->name, c->exit_signal, host, n ? ": " : "", (int)n, tail);
 	else if (c->exit_status != 0)
@@ -1205,45 +1367,47 @@ static const char *exit_problem(struct chan *c, char *buf, size_t len)
 	return buf;
 }
 
-/* Bounded, uninterruptible steps for releasing: blocking with a timeout. */
-static void cleanup_mode(struct session *ss, int on)
-{
-	libssh2_session_set_timeout(ss->ssh, on ? CLEANUP_MS : 0);
-	libssh2_session_set_blocking(ss->ssh, on);
-}
-
 /* Stop a command that has not finished: TERM to its process group (or to
- * it alone, if it leads none), on a channel of its own. */
+ * it alone, if it leads none), on a channel of its own.  Bounded, and
+ * not interrupted. */
 static void stop_remote(struct chan *c)
 {
 	struct session *ss = c->ss;
-	LIBSSH2_CHANNEL *k;
+	double deadline = now_seconds() + CLEANUP_S;
+	ssh_channel k;
 	char cmd[128], buf[256];
+	int rc;
 
-	if (c->pid <= 0 || c->finished)
+	if (c->pid <= 0 || c->finished || c->closed || broken(ss))
 		return;
 	snprintf(cmd, sizeof cmd,
 	         "kill -TERM -- -%ld 2>/dev/null || kill -TERM %ld 2>/dev/null",
 	         c->pid, c->pid);
-	k = libssh2_channel_open_session(ss->ssh);
+	k = ssh_channel_new(ss->ssh);
 	if (k == NULL)
 		return;
-	if (libssh2_channel_exec(k, cmd) == 0)
-		while (libssh2_channel_read(k, buf, sizeof buf) > 0)
+	RETRY(ss, deadline, 0, rc, SSH_AGAIN, ssh_channel_open_session(k));
+	if (rc == SSH_OK)
+		RETRY(ss, deadline, 0, rc, SSH_AGAIN, ssh_channel_request_exec(k, cmd));
+	if (rc == SSH_OK) { /* until kill has ended */
+		while ((rc = ssh_channel_read_nonblocking(k, buf, sizeof buf, 0)) > 0 ||
+		       (rc == 0 && wait_socket(ss, deadline, 0) == 0))
 			;
-	libssh2_channel_free(k);
+	}
+	ssh_channel_free(k);
 }
 
-/* Release a channel: stop its command if it has not finished, free it. */
+/* Release a channel: stop its command if it has not finished, free it
+ * (libssh sends the close, and forgets the channel once the server has
+ * closed it too, or with the session). */
 static void chan_release(struct chan *c)
 {
 	struct session *ss = c->ss;
 
 	if (ss != NULL && c->ch != NULL) {
-		cleanup_mode(ss, 1);
 		stop_remote(c);
-		libssh2_channel_free(c->ch);
-		cleanup_mode(ss, 0);
+		ssh_remove_channel_callbacks(c->ch, &c->cb);
+		ssh_channel_free(c->ch);
 	}
 	c->ch = NULL;
 	chan_unlink(c);
@@ -1264,6 +1428,8 @@ static ssize_t exec_fail(struct vk_stream *s, struct chan *c)
 	return vk_fail(s, "%s on %s: %s", c->name, ss->label, ss->err);
 }
 
+/* Read what libssh holds of the command's output, and what the socket
+ * has besides, up to n bytes: a wait only when there is none. */
 static ssize_t exec_read(struct vk_stream *s, void *buf, size_t n)
 {
 	struct chan *c = &((struct exec_source *)s)->c;
@@ -1272,23 +1438,27 @@ static ssize_t exec_read(struct vk_stream *s, void *buf, size_t n)
 
 	if (ss == NULL || c->ch == NULL)
 		return vk_fail(s, "%s: its SSH session was closed", c->name);
+	if (n > UINT32_MAX)
+		n = UINT32_MAX;
 	for (;;) {
-		ssize_t r;
+		size_t got = 0;
+		int r;
 
-		if (drain(c, 1) != 0) {
+		do {
+			r = ssh_channel_read_nonblocking(c->ch, (char *)buf + got,
+			                                 (uint32_t)(n - got), 0);
+			if (r > 0)
+				got += (size_t)r;
+		} while (r > 0 && got < n);
+		if (got > 0)
+			return (ssize_t)got;
+		if (r == SSH_ERROR) {
 			lost(ss);
 			return exec_fail(s, c);
 		}
-		r = libssh2_channel_read(c->ch, buf, n);
-		if (r > 0)
-			return r;
-		if (r == 0 && libssh2_channel_eof(c->ch))
+		if (r == SSH_EOF || c->closed)
 			break;
-		if (r < 0 && r != LIBSSH2_ERROR_EAGAIN) {
-			lost(ss);
-			return exec_fail(s, c);
-		}
-		if (wait_socket(ss, 0) != 0)
+		if (wait_socket(ss, 0, 1) != 0)
 			return exec_fail(s, c);
 	}
 	if (chan_finish(c) != 0)
@@ -1381,6 +1551,10 @@ struct feed {
 	int write_failed; /* the command or the connection stopped taking input */
 };
 
+/* Write to the command's stdin: libssh takes as much as the channel's
+ * window allows, and sends what the socket takes.  What it could not
+ * send yet goes out before more is given to it, so that it holds at most
+ * one chunk whatever the window; a wait only when nothing can move. */
 static int feed_write(void *ctx, const void *buf, size_t n, char *errbuf,
                       size_t errlen)
 {
@@ -1390,38 +1564,44 @@ static int feed_write(void *ctx, const void *buf, size_t n, char *errbuf,
 
 	while (n > 0) {
 		struct session *ss = c->ss;
-		ssize_t w;
+		int w;
 
 		if (ss == NULL || c->ch == NULL) {
 			snprintf(errbuf, errlen, "%s: its SSH session was closed",
 			         c->name);
 			return -1;
 		}
-		w = libssh2_channel_write(c->ch, p, n);
+		if (ssh_get_status(ss->ssh) & SSH_WRITE_PENDING) {
+			int rc = ssh_blocking_flush(ss->ssh, 0);
+
+			if (rc == SSH_OK)
+				continue; /* all sent: more can go */
+			w = rc == SSH_ERROR ? SSH_ERROR : 0;
+		} else if (c->closed)
+			w = SSH_ERROR;
+		else
+			w = ssh_channel_write(c->ch, p,
+			                      n > VK_CHUNK ? VK_CHUNK : (uint32_t)n);
 		if (w > 0) {
 			p += w;
 			n -= (size_t)w;
 			continue;
 		}
-		if ((w < 0 && w != LIBSSH2_ERROR_EAGAIN) || drain(c, 0) != 0 ||
-		    drain(c, 1) != 0) {
+		if (w < 0) {
 			f->write_failed = 1;
-			lost(ss);
-			snprintf(errbuf, errlen, "%s on %s: %s", c->name, ss->label,
-			         ss->err);
-			return -1;
-		}
-		if (libssh2_channel_eof(c->ch)) {
-			/* it closed its output: has it ended? */
-			int rc = libssh2_channel_wait_closed(c->ch);
-			if (rc == 0) {
-				f->write_failed = 1;
+			if (broken(ss)) {
+				lost(ss);
+				snprintf(errbuf, errlen, "%s on %s: %s", c->name,
+				         ss->label, ss->err);
+			} else { /* the channel is closed: has it ended? */
 				snprintf(errbuf, errlen, "%s on %s stopped reading its "
 				         "input", c->name, ss->label);
-				return -1;
 			}
+			return -1;
 		}
-		if (wait_socket(ss, 0) != 0) {
+		if (c->closed)
+			continue; /* it came with the last call: say so above */
+		if (wait_socket(ss, 0, 1) != 0) {
 			snprintf(errbuf, errlen, "%s on %s: %s", c->name, ss->label,
 			         ss->err);
 			return -1;
@@ -1434,14 +1614,11 @@ static int feed_write(void *ctx, const void *buf, size_t n, char *errbuf,
 static int feed_end(struct chan *c)
 {
 	struct session *ss = c->ss;
-	int rc;
 
-	RETRY(ss, 0, rc, libssh2_channel_send_eof(c->ch));
-	if (rc != 0) {
-		if (rc != LIBSSH2_ERROR_EAGAIN)
-			lost(ss);
-		return -1;
-	}
+	/* SSH_AGAIN: queued, and sent as the socket takes it */
+	if (ssh_channel_send_eof(c->ch) == SSH_ERROR)
+		return broken(ss) ? lost(ss) :
+		       sess_fail(ss, "ssh", "%s", ssh_error(ss));
 	return chan_finish(c);
 }
 
@@ -1464,6 +1641,7 @@ static int m_feed(lua_State *L)
 	lua_pop(L, 1);
 	lua_rawgeti(L, 2, 1);
 	chan_init(&f.c, lua_tostring(L, -1));
+	f.c.keep_stdout = 1;
 	f.write_failed = 0;
 	if (lua_istable(L, 4)) {
 		lua_getfield(L, 4, "progress");
@@ -1489,12 +1667,7 @@ static int m_feed(lua_State *L)
 		rc = -1;
 	} else if (rc != 0 && f.c.ss && f.c.ch) {
 		/* it stopped taking input: has it said why? */
-		cleanup_mode(ss, 1);
-		if (libssh2_channel_wait_closed(f.c.ch) == 0) {
-			f.c.exit_status = libssh2_channel_get_exit_status(f.c.ch);
-			f.c.finished = 1;
-		}
-		cleanup_mode(ss, 0);
+		chan_wait_end(&f.c, now_seconds() + CLEANUP_S, 0);
 	}
 	if (f.c.finished && exit_problem(&f.c, err, sizeof err))
 		rc = -1;
@@ -1518,10 +1691,11 @@ static void release_session(struct session *ss)
 {
 	while (ss->chans)
 		chan_release(ss->chans);
+	ssh_key_free(ss->hostkey);
+	ss->hostkey = NULL;
 	if (ss->ssh) {
-		cleanup_mode(ss, 1);
-		libssh2_session_disconnect(ss->ssh, "vakap is done");
-		libssh2_session_free(ss->ssh);
+		ssh_disconnect(ss->ssh); /* says goodbye if it can, at once */
+		ssh_free(ss->ssh);
 		ss->ssh = NULL;
 	}
 	if (ss->fd >= 0)
@@ -1585,9 +1759,27 @@ static const luaL_Reg funcs[] = {
 	{"user", l_user},       {NULL, NULL},
 };
 
+/* libssh's log goes nowhere: vakap says what failed itself. */
+static void no_log(int priority, const char *function, const char *buffer,
+                   void *userdata)
+{
+	(void)priority;
+	(void)function;
+	(void)buffer;
+	(void)userdata;
+}
+
 int luaopen_vakap_ssh(lua_State *L)
 {
-	libssh2_init(0);
+	static int initialized;
+
+	if (!initialized) {
+		/* once: libssh's own destructor finalizes it at exit */
+		ssh_init();
+		ssh_set_log_level(SSH_LOG_NOLOG);
+		ssh_set_log_callback(no_log);
+		initialized = 1;
+	}
 	createmeta(L);
 	lua_pop(L, 1);
 	luaL_newlib(L, funcs);

@@ -10,7 +10,7 @@ libcurl4-openssl-dev libexpat1-dev
 libcmocka-dev valgrind zstd gzip tar coreutils sqlite3
 python3 procps bsdutils sudo
 mariadb-server mariadb-client postgresql postgresql-client
-libssh2-1-dev openssh-server openssh-client gnuplot-nox"
+libssh-dev openssh-server openssh-client gnuplot-nox"
 
 missing=
 for p in $PKGS; do
