@@ -105,7 +105,7 @@ set output '%(res)s/bench.png'
 set multiplot layout 1,2
 set title 'Many sites (%(n)d over SSH): throughput against -j'
 set xlabel 'jobs (-j)'; set ylabel 'sites per second'; set logscale x 2
-set xrange [0.8:20]; set yrange [0:*]; set grid
+set xrange [0.8:20]; set yrange [0:*]; set grid; set key bottom right
 plot '%(dat)s' index 0 using 1:2 with linespoints pt 7 title 'vakap backup'
 unset logscale x
 set title 'Peak RSS against dump size (ssh -> zstd -> gpg -> S3)'
