@@ -14,7 +14,7 @@ SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 # The primitives: one file each, each a Lua module vakap.<name>.
 PRIMS    := stream proc fs worker compress hash tar gpg s3 ssh
 # Objects the primitives need besides their own (no luaopen of their own).
-EXTRA    := s3sign
+EXTRA    := s3sign ahead
 OBJS     := $(PRIMS) $(EXTRA)
 PRIM_SRC := $(OBJS:%=engine/%.c)
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)

@@ -43,9 +43,9 @@ static ssize_t file_read(struct vk_stream *s, void *buf, size_t n)
 		ssize_t r = read(f->fd, buf, n);
 		if (r >= 0)
 			return r;
-		if (errno != EINTR || vk_interrupted)
+		if (errno != EINTR || vk_stopping())
 			return vk_fail(s, "reading %s: %s", f->path,
-			               vk_interrupted ? "interrupted" : strerror(errno));
+			               vk_stopping() ? "interrupted" : strerror(errno));
 	}
 }
 

@@ -391,13 +391,13 @@ static int gpg_round(struct gpg_filter *f)
 	}
 	if (n == 0)
 		return vk_fail(&f->s, "gpg: the operation stopped without an end");
-	r = poll(p, (nfds_t)n, -1);
-	if (r < 0) {
-		if (errno == EINTR && !vk_interrupted)
-			return 0;
-		return vk_fail(&f->s, "gpg: %s", vk_interrupted
-		               ? "interrupted" : strerror(errno));
-	}
+	r = poll(p, (nfds_t)n, 1000);
+	if (r < 0 && errno != EINTR)
+		return vk_fail(&f->s, "gpg: %s", strerror(errno));
+	if (vk_stopping())
+		return vk_fail(&f->s, "gpg: interrupted");
+	if (r <= 0)
+		return 0;
 	for (i = 0; i < n && !f->done; i++) {
 		struct gpg_io *io = &f->io[which[i]];
 

@@ -322,12 +322,14 @@ static ssize_t source_read(struct vk_stream *s, void *buf, size_t n)
 
 	while (c->out >= 0) {
 		struct pollfd p[2] = {{c->out, POLLIN, 0}, {c->err, POLLIN, 0}};
-		if (poll(p, c->err >= 0 ? 2 : 1, -1) < 0) {
-			if (errno == EINTR && !vk_interrupted)
-				continue;
-			return vk_fail(s, "%s: %s", c->name,
-			               vk_interrupted ? "interrupted" : strerror(errno));
-		}
+		int ready = poll(p, c->err >= 0 ? 2 : 1, 1000);
+
+		if (ready < 0 && errno != EINTR)
+			return vk_fail(s, "%s: %s", c->name, strerror(errno));
+		if (vk_stopping())
+			return vk_fail(s, "%s: interrupted", c->name);
+		if (ready <= 0)
+			continue;
 		if (c->err >= 0 && p[1].revents)
 			drain_into_tail(c, &c->err);
 		if (p[0].revents) {

@@ -165,7 +165,7 @@ static int lost(struct session *ss)
  * Wait until the socket is ready for what libssh waits on: always
  * something to read, and room to write when it holds unsent data.
  * deadline: on the monotonic clock, or 0 for none.  interruptible: give
- * up when vk_interrupted is set (not while releasing).  Keepalives (an
+ * up when vk_stopping() (not while releasing).  Keepalives (an
  * ignored message: TCP_USER_TIMEOUT notices when it is not even
  * acknowledged) are sent from here once logged in, while nothing else
  * waits to go out.  Returns 0 to try again, -1 with the reason in ss->err.
@@ -177,7 +177,7 @@ static int wait_socket(struct session *ss, double deadline, int interruptible)
 	int timeout = 1000;
 	double now = now_seconds();
 
-	if (interruptible && vk_interrupted)
+	if (interruptible && vk_stopping())
 		return sess_fail(ss, "interrupted", "interrupted");
 	if (broken(ss))
 		return lost(ss); /* nothing more will come */
@@ -202,7 +202,7 @@ static int wait_socket(struct session *ss, double deadline, int interruptible)
 	}
 	if (poll(&p, 1, timeout) < 0 && errno != EINTR)
 		return sess_fail(ss, "connection", "poll: %s", strerror(errno));
-	if (interruptible && vk_interrupted)
+	if (interruptible && vk_stopping())
 		return sess_fail(ss, "interrupted", "interrupted");
 	return 0;
 }

@@ -16,6 +16,7 @@
 #include <lauxlib.h>
 
 volatile int vk_interrupted;
+_Thread_local atomic_int vk_cancelled;
 
 static const char *const state_names[] = {"closed", "open", "ended", "failed"};
 
@@ -53,7 +54,7 @@ ssize_t vk_read(struct vk_stream *s, void *buf, size_t n)
 	case VK_OPEN:
 		break;
 	}
-	if (vk_interrupted)
+	if (vk_stopping())
 		return vk_fail(s, "interrupted");
 	r = s->ops->read(s, buf, n);
 	if (r > 0)
@@ -449,6 +450,7 @@ static void createmeta(lua_State *L)
 
 static const luaL_Reg funcs[] = {
 	{"string", l_string},
+	{"ahead", vk_l_ahead},
 	{NULL, NULL},
 };
 

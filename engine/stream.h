@@ -18,6 +18,7 @@
 #ifndef VAKAP_STREAM_H
 #define VAKAP_STREAM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -115,6 +116,14 @@ size_t vk_tail_trimmed(const struct vk_tail *t);
 
 /* Set by the signal handlers in the engine: a run was interrupted. */
 extern volatile int vk_interrupted;
+/* Set for a thread reading ahead (stream.ahead) once its reader wants no
+ * more: its reads give up as if the run were interrupted. */
+extern _Thread_local atomic_int vk_cancelled;
+/* A read should give up now: the run was interrupted, or this thread's
+ * reading was cancelled.  Blocking waits in reads wake at least once a
+ * second to ask. */
+#define vk_stopping() \
+	(vk_interrupted || atomic_load_explicit(&vk_cancelled, memory_order_relaxed))
 
 /* The metatable `name`, made the first time (metamethods, and methods as
  * its __index), left on the stack: each handle type installs its
@@ -128,6 +137,9 @@ void vk_hex(char *hex, const unsigned char *bytes, size_t len);
 /* lua: fail, message -- the usual failure return; returns 2. */
 int vk_pushfail(lua_State *L, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* stream.ahead (ahead.c): a filter whose upstream is read on a thread. */
+int vk_l_ahead(lua_State *L);
 
 int luaopen_vakap_stream(lua_State *L);
 

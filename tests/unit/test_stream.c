@@ -5,6 +5,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <time.h>
+
 #include "harness.h"
 
 /* ---- a source that yields some bytes, then fails with "boom" ---- */
@@ -312,6 +314,9 @@ static void test_error_propagates(void **state)
 		{"compress.gzip(hash.sha256(failing(300000)))", 4096, -1},
 		{"compress.unzstd(compress.zstd(failing(300000)))", 4096, -1},
 		{"compress.gunzip(compress.gzip(failing(300000)))", 4096, -1},
+		{"stream.ahead(failing(0))", 100, 0},
+		{"stream.ahead(failing(300000), 65536)", 1000, 300000},
+		{"hash.sha256(stream.ahead(compress.zstd(failing(300000))))", 4096, -1},
 	};
 	lua_State *L = stream_state();
 	size_t i;
@@ -417,6 +422,87 @@ static void test_collect_chain(void **state)
 	assert_int_equal(failing_releases, 20);
 }
 
+/* stream.ahead: the same bytes, in whatever pieces, through a ring that
+ * wraps many times */
+static void test_ahead_passes_bytes(void **state)
+{
+	lua_State *L = stream_state();
+
+	(void)state;
+	assert_int_equal(run_lua(L, "local parts = {}\n"
+	                            "for i = 1, 40000 do\n"
+	                            "  parts[i] = string.pack('<I4', i * 2654435761 % 2^32)\n"
+	                            "end\n"
+	                            "local data = table.concat(parts)\n"
+	                            "local sizes = { 1, 7, 4096, 70000, 1 << 20 }\n"
+	                            "local ok = 0\n"
+	                            "for _, size in ipairs(sizes) do\n"
+	                            "  local s <close> = stream.ahead(stream.string(data), 65536)\n"
+	                            "  local got = {}\n"
+	                            "  while true do\n"
+	                            "    local p = s:read(size)\n"
+	                            "    if p == nil then break end\n"
+	                            "    assert(#p <= size, 'read more than asked')\n"
+	                            "    got[#got + 1] = p\n"
+	                            "  end\n"
+	                            "  if table.concat(got) == data then ok = ok + 1 end\n"
+	                            "end\n"
+	                            "local e <close> = stream.ahead(stream.string(''))\n"
+	                            "local empty, eerr = e:read()\n"
+	                            "local i = stream.ahead(stream.string('x'), 65536):info()\n"
+	                            "return ok, #sizes, empty, eerr, e:info().state,"
+	                            "       i.type, i.ahead"),
+	                 7);
+	assert_int_equal(lua_tointeger(L, 1), lua_tointeger(L, 2));
+	assert_true(lua_isnil(L, 3));
+	assert_true(lua_isnil(L, 4)); /* a clean end */
+	assert_string_equal(lua_tostring(L, 5), "ended");
+	assert_string_equal(lua_tostring(L, 6), "ahead");
+	assert_int_equal(lua_tointeger(L, 7), 65536);
+	lua_pop(L, 7);
+	assert_int_equal(run_lua(L, "return pcall(stream.ahead, stream.string('x'), 100)"), 2);
+	assert_false(lua_toboolean(L, 1));
+	assert_non_null(strstr(lua_tostring(L, 2), "bytes out of range"));
+	lua_pop(L, 2);
+	close_state(L, 0);
+}
+
+/* Closing stops the thread, even while it waits on its upstream, and
+ * releases the chain once; so does dropping it unclosed. */
+static void test_ahead_close(void **state)
+{
+	lua_State *L = stream_state();
+	struct timespec t0, t1;
+
+	(void)state;
+	failing_releases = 0;
+	run_lua(L, "for i = 1, 10 do\n"
+	           "  local s = stream.ahead(hash.sha256(failing(1000000)), 65536)\n"
+	           "  assert(#s:read(10) == 10)\n"
+	           "  if i % 2 == 0 then s:close() end\n"
+	           "end\n"
+	           "collectgarbage()\n");
+	assert_int_equal(failing_releases, 10);
+
+	/* the upstream has given one byte and then waits 30 s for the next:
+	 * closing does not wait for it */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(run_lua(L, "local proc = require 'vakap.proc'\n"
+	                            "local up = proc.spawn({ 'sh', '-c', 'printf x; exec sleep 30' })\n"
+	                            "local s = stream.ahead(up)\n"
+	                            "local first = s:read()\n"
+	                            "s:close()\n"
+	                            "return first, s:info().state, up:info().state"),
+	                 3);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_string_equal(lua_tostring(L, 1), "x");
+	assert_string_equal(lua_tostring(L, 2), "closed");
+	assert_string_equal(lua_tostring(L, 3), "closed");
+	assert_true(t1.tv_sec - t0.tv_sec < 20); /* not the sleep's 30 s */
+	lua_pop(L, 3);
+	close_state(L, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -430,6 +516,8 @@ int main(void)
 		cmocka_unit_test(test_error_propagates),
 		cmocka_unit_test(test_info_fields),
 		cmocka_unit_test(test_collect_chain),
+		cmocka_unit_test(test_ahead_passes_bytes),
+		cmocka_unit_test(test_ahead_close),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

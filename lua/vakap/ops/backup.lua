@@ -103,10 +103,15 @@ local function backup_component(site, c, ctx, enc, prev, part)
 	end
 	local hashed <close> = vakap.hash.sha256(s)
 	local key = catalog.data_key(site.name, c.name, stamp, ext, pname)
-	local put, err = ctx.storage:put(key, hashed, {
+	-- the chain is read on a thread of its own, so that it goes on while
+	-- the storage stores what it took (closed before anything below is
+	-- looked at)
+	local ahead <close> = vakap.stream.ahead(hashed)
+	local put, err = ctx.storage:put(key, ahead, {
 		progress = function(bytes) ctx.progress(bytes, label(c.name, pname)) end,
 		size_hint = size_hint,
 	})
+	ahead:close()
 	local srcinfo = source:info()
 	if not put then return nil, err end
 	local manifest = {
