@@ -24,6 +24,7 @@
 #include <lauxlib.h>
 
 #include "engine.h"
+#include "proc.h"
 #include "stream.h"
 
 extern char **environ;
@@ -549,6 +550,227 @@ static int l_feed(lua_State *L)
 	return 1;
 }
 
+/* ---- the filter: a stream through a process ---- */
+
+#define PIPE_WIDE (1024 * 1024) /* fewer rounds between it and us */
+
+struct proc_filter {
+	struct vk_stream s;
+	struct child c;
+	unsigned char *buf;  /* the upstream's bytes not yet written */
+	size_t pos, len;
+	int up_ended;        /* its stdin was closed at the upstream's end */
+	int ran;             /* it was reaped after closing its stdout */
+};
+
+/* Write what is pending to its stdin; a command that stops reading has
+ * its stdin closed, and is judged at its end. */
+static void filter_write(struct proc_filter *f)
+{
+	ssize_t w = write(f->c.in, f->buf + f->pos, f->len - f->pos);
+
+	if (w > 0)
+		f->pos += (size_t)w;
+	else if (w < 0 && errno != EINTR && errno != EAGAIN)
+		closefd(&f->c.in);
+}
+
+/* Its stdout has ended: its exit status decides. */
+static ssize_t filter_end(struct proc_filter *f)
+{
+	struct child *c = &f->c;
+	char msg[VK_TAIL + 256];
+
+	closefd(&c->in);
+	while (c->err >= 0)
+		drain_into_tail(c, &c->err);
+	reap(c);
+	f->ran = 1;
+	if (exit_problem(c, msg, sizeof msg))
+		return vk_fail(&f->s, "%s", msg);
+	if (!f->up_ended)
+		return vk_fail(&f->s, "%s ended before reading all its input",
+		               c->name);
+	return 0;
+}
+
+/* Move the upstream's bytes to its stdin and its stderr to the tail until
+ * it has output for buf, or has ended. */
+static ssize_t filter_read(struct vk_stream *s, void *buf, size_t n)
+{
+	struct proc_filter *f = (struct proc_filter *)s;
+	struct child *c = &f->c;
+
+	while (c->out >= 0) {
+		struct pollfd p[3] = {{c->out, POLLIN, 0}, {c->err, POLLIN, 0},
+		                      {c->in, POLLOUT, 0}};
+		int ready;
+
+		if (c->in >= 0 && f->pos == f->len) {
+			ssize_t r = vk_read(s->up, f->buf, VK_CHUNK);
+
+			if (r < 0) {
+				stop(c); /* before it sees a clean end of its input */
+				return vk_fail_up(s);
+			}
+			f->pos = 0;
+			f->len = (size_t)r;
+			if (r == 0) {
+				f->up_ended = 1;
+				closefd(&c->in);
+			}
+		}
+		p[2].fd = c->in;
+		ready = poll(p, 3, 1000); /* closed ones are -1: skipped */
+		if (ready < 0 && errno != EINTR)
+			return vk_fail(s, "%s: %s", c->name, strerror(errno));
+		if (vk_stopping())
+			return vk_fail(s, "%s: interrupted", c->name);
+		if (ready <= 0)
+			continue;
+		if (p[1].revents)
+			drain_into_tail(c, &c->err);
+		if (p[2].revents)
+			filter_write(f);
+		if (p[0].revents) {
+			ssize_t r = read(c->out, buf, n);
+			if (r > 0)
+				return r;
+			if (r == 0)
+				closefd(&c->out);
+			else if (errno != EINTR)
+				return vk_fail(s, "%s: reading its output: %s",
+				               c->name, strerror(errno));
+		}
+	}
+	return filter_end(f);
+}
+
+static void filter_release(struct vk_stream *s)
+{
+	struct proc_filter *f = (struct proc_filter *)s;
+
+	closefd(&f->c.in);
+	closefd(&f->c.out);
+	closefd(&f->c.err);
+	stop(&f->c);
+	free(f->buf);
+	f->buf = NULL;
+}
+
+static void filter_info(struct vk_stream *s, lua_State *L)
+{
+	child_info(&((struct proc_filter *)s)->c, L);
+}
+
+static const struct vk_stream_ops filter_ops = {
+	.name = "process filter",
+	.read = filter_read,
+	.release = filter_release,
+	.info = filter_info,
+};
+
+/* Start argv with pipes to its stdin, stdout and stderr; our ends of the
+ * first two are wide, and stdin's does not block.  0, or an errno value. */
+static int start_filter(struct proc_filter *f, char **argv,
+                        const struct spawn_opts *o)
+{
+	int in[2], out[2], err[2], rc;
+
+	if (pipe2(in, O_CLOEXEC) != 0)
+		return errno;
+	if (pipe2(out, O_CLOEXEC) != 0) {
+		rc = errno;
+		close(in[0]);
+		close(in[1]);
+		return rc;
+	}
+	if (pipe2(err, O_CLOEXEC) != 0) {
+		rc = errno;
+		close(in[0]);
+		close(in[1]);
+		close(out[0]);
+		close(out[1]);
+		return rc;
+	}
+	(void)fcntl(in[1], F_SETPIPE_SZ, PIPE_WIDE);
+	(void)fcntl(out[0], F_SETPIPE_SZ, PIPE_WIDE);
+	(void)fcntl(in[1], F_SETFL, O_NONBLOCK);
+	rc = start(&f->c, argv, o, in[0], out[1], err[1]);
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	f->c.in = in[1];
+	f->c.out = out[0];
+	f->c.err = err[0];
+	return rc;
+}
+
+/* Push the filter of argv over the stream at up_idx: opened and running,
+ * or failed with why it could not start. */
+static struct proc_filter *push_proc_filter(lua_State *L, int up_idx,
+                                            char **argv,
+                                            const struct spawn_opts *o)
+{
+	struct proc_filter *f;
+	int rc;
+
+	up_idx = lua_absindex(L, up_idx);
+	vk_stream_check(L, up_idx);
+	f = (struct proc_filter *)vk_stream_push(L, sizeof *f, &filter_ops);
+	child_init(&f->c);
+	vk_stream_adopt(L, -1, up_idx);
+	vk_open(&f->s);
+	f->buf = malloc(VK_CHUNK);
+	if (f->buf == NULL) {
+		vk_fail(&f->s, "out of memory");
+		return f;
+	}
+	rc = start_filter(f, argv, o);
+	if (rc != 0)
+		vk_fail(&f->s, "cannot run %s: %s", argv[0], strerror(rc));
+	return f;
+}
+
+struct vk_stream *vk_proc_filter(lua_State *L, int up_idx, char **argv)
+{
+	struct spawn_opts o = {NULL, NULL};
+
+	return &push_proc_filter(L, up_idx, argv, &o)->s;
+}
+
+int vk_proc_filter_ran(struct vk_stream *s, const char **tail)
+{
+	struct proc_filter *f = (struct proc_filter *)s;
+
+	*tail = f->c.tail.buf;
+	return f->ran;
+}
+
+/* lua: proc.filter(up, argv [, {cwd=, env=}]) -> stream of what argv
+ *      writes on its standard output while up is its standard input.  Its
+ *      end is argv's exit: a status other than 0, or an end before it
+ *      read all of up, fails the stream (with the end of its stderr).  A
+ *      failing up stops it (SIGTERM) before it sees a clean end. */
+static int l_filter(lua_State *L)
+{
+	struct spawn_opts o;
+	char **argv;
+
+	vk_stream_check(L, 1);
+	check_opts(L, 3, &o);
+	argv = check_argv(L, 2);
+	if (lua_istable(L, 3)) {
+		if (lua_getfield(L, 3, "env") != LUA_TNIL)
+			o.env = build_env(L, lua_gettop(L));
+		lua_pop(L, 1);
+	}
+	push_proc_filter(L, 1, argv, &o);
+	free_strv(argv);
+	free_strv(o.env);
+	return 1;
+}
+
 /* ---- facts about this process ---- */
 
 /* lua: proc.pid() -> this process's id */
@@ -610,6 +832,7 @@ static int l_interrupted(lua_State *L)
 
 static const luaL_Reg funcs[] = {
 	{"spawn", l_spawn},       {"feed", l_feed},
+	{"filter", l_filter},
 	{"pid", l_pid},           {"isatty", l_isatty},
 	{"clock", l_clock},       {"sleep", l_sleep},
 	{"hostname", l_hostname}, {"interrupted", l_interrupted},

@@ -176,6 +176,48 @@ static void test_feed_reports_a_failing_command(void **state)
 	close_state(L, 0);
 }
 
+/* proc.filter: a stream through a command, larger than any pipe, both
+ * ways at once; a command that fails, or ends before reading all its
+ * input, fails the stream; a failing upstream stops the command before it
+ * sees a clean end; one closed half read is stopped. */
+static void test_filter(void **state)
+{
+	lua_State *L = new_state();
+
+	(void)state;
+	assert_int_equal(
+		run_in_dir(L, "local dir = ...\n"
+		              "local p, st = require 'vakap.proc', require 'vakap.stream'\n"
+		              "local parts = {}\n"
+		              "for i = 1, 300000 do parts[i] = tostring(i) end\n"
+		              "local data = table.concat(parts, '\\n')\n"
+		              "local a <close> = p.filter(st.string(data), {'tr', '0-9', 'a-j'})\n"
+		              "local out = a:readall()\n"
+		              "local b <close> = p.filter(st.string(string.rep('z', 3000000)),\n"
+		              "  {'sh', '-c', 'head -c 10 >/dev/null; echo enough >&2; exit 5'})\n"
+		              "local _, berr = b:readall()\n"
+		              "local c <close> = p.filter(st.string(string.rep('z', 3000000)), {'head', '-c', '10'})\n"
+		              "local _, cerr = c:readall()\n"
+		              "local up = p.spawn({'sh', '-c', 'head -c 200000 /dev/zero; echo dump broke >&2; exit 4'})\n"
+		              "local d <close> = p.filter(up, {'sh', '-c', 'cat > \"$0\" && touch \"$0.done\"',\n"
+		              "  dir .. '/out'})\n"
+		              "local _, derr = d:readall()\n"
+		              "local e = p.filter(p.spawn({'cat', '/dev/zero'}), {'cat'})\n"
+		              "assert(#e:read(1000) > 0)\n"
+		              "e:close()\n"
+		              "return out == data:gsub('%d', function(x) return string.char(97 + x) end),\n"
+		              "  berr, cerr, derr, io.open(dir .. '/out.done') == nil, e:info().state"),
+		6);
+	assert_true(lua_toboolean(L, 1));
+	assert_string_equal(lua_tostring(L, 2), "sh exited with status 5: enough");
+	assert_string_equal(lua_tostring(L, 3), "head ended before reading all its input");
+	assert_string_equal(lua_tostring(L, 4), "sh exited with status 4: dump broke");
+	assert_true(lua_toboolean(L, 5));
+	assert_string_equal(lua_tostring(L, 6), "closed");
+	lua_pop(L, 6);
+	close_state(L, 0);
+}
+
 static void test_file_sink_removes_partial_output(void **state)
 {
 	lua_State *L = new_state();
@@ -271,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_feed_delivers_the_stream),
 		cmocka_unit_test(test_feed_stops_the_command_on_a_failed_stream),
 		cmocka_unit_test(test_feed_reports_a_failing_command),
+		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_file_sink_removes_partial_output),
 		cmocka_unit_test(test_lock_excludes_until_released),
 		cmocka_unit_test(test_worker_results_errors_and_crashes),
