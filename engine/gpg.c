@@ -1,18 +1,25 @@
 /*
- * vakap.gpg: OpenPGP through gpgme.  An encrypt filter (to one or more
- * recipients, optionally signed), a decrypt filter that reports the
- * signatures it found, and key lookups that let vakap refuse a key before
- * any data moves.
+ * vakap.gpg: OpenPGP.  An encrypt filter (to one or more recipients,
+ * optionally signed), a decrypt filter that reports the signatures it
+ * found, and key lookups (through gpgme) that let vakap refuse a key
+ * before any data moves.
  *
- * gpgme runs gpg as a child and moves the data through pipes.  The filters
- * drive it with gpgme's external event loop: a read of the filter polls
- * gpg's pipes and runs gpgme's handlers for the ready ones -- handing gpg
- * the upstream's bytes when it wants input, collecting what it writes --
- * until there is output for the reader or the operation is done.  So no
- * thread, and no more than one round's output is held at a time.  gpgme
- * writes to gpg's pipes in pieces of at most 4 KiB (its default, kept on
- * purpose): a pipe that polls writable takes that much without blocking,
- * so a write can never wait on gpg while gpg waits on us to read.
+ * Encrypting runs gpg itself as a filter process (proc.filter): the
+ * stream goes to its stdin through a wide pipe, the message comes from
+ * its stdout, and its status lines (--status-fd 2) say at its end what
+ * went wrong.  gpgme is not in that path: gpgme 1.18 formats every byte it
+ * moves between pipes into a debug line, even with tracing off, which cost
+ * a third of the backup chain's CPU.
+ *
+ * Decrypting goes through gpgme, for its reading of the signatures and
+ * recipients: a read of the filter polls gpg's pipes and runs gpgme's
+ * handlers for the ready ones -- handing gpg the upstream's bytes when it
+ * wants input, collecting what it writes -- until there is output for the
+ * reader or the operation is done.  So no thread, and no more than one
+ * round's output is held at a time.  gpgme writes to gpg's pipes in pieces
+ * of at most 4 KiB (its default, kept on purpose): a pipe that polls
+ * writable takes that much without blocking, so a write can never wait on
+ * gpg while gpg waits on us to read.
  *
  * Recipients are resolved here, each to exactly one key usable for
  * encryption; a name that matches no key, or several, or a key that is
@@ -35,6 +42,7 @@
 #include <lauxlib.h>
 
 #include "engine.h"
+#include "proc.h"
 #include "stream.h"
 
 #define MAX_FDS 8          /* gpg's pipes: data in, data out, status, command */
@@ -357,6 +365,15 @@ static void io_event(void *data, gpgme_event_io_t type, void *type_data)
 	f->err = done->err ? done->err : done->op_err;
 }
 
+static void forget_passphrase(struct gpg_filter *f)
+{
+	if (f->passphrase) {
+		explicit_bzero(f->passphrase, PASS_MAX + 1);
+		free(f->passphrase);
+	}
+	f->passphrase = NULL;
+}
+
 static gpgme_error_t passphrase_cb(void *hook, const char *uid_hint,
                                    const char *info, int prev_was_bad, int fd)
 {
@@ -411,19 +428,10 @@ static int gpg_round(struct gpg_filter *f)
 static int gpg_start(struct gpg_filter *f)
 {
 	struct gpgme_io_cbs cbs = {io_add, f, io_remove, io_event, f};
-	gpgme_encrypt_flags_t flags = GPGME_ENCRYPT_ALWAYS_TRUST;
 	gpgme_error_t e;
 
 	gpgme_set_io_cbs(f->ctx, &cbs);
-	if (f->mode == GPG_DECRYPT) {
-		e = gpgme_op_decrypt_verify_start(f->ctx, f->in, f->out);
-	} else {
-		if (!f->compress)
-			flags |= GPGME_ENCRYPT_NO_COMPRESS;
-		e = f->signer
-			? gpgme_op_encrypt_sign_start(f->ctx, f->keys, flags, f->in, f->out)
-			: gpgme_op_encrypt_start(f->ctx, f->keys, flags, f->in, f->out);
-	}
+	e = gpgme_op_decrypt_verify_start(f->ctx, f->in, f->out);
 	if (e)
 		return vk_fail(&f->s, "gpg: cannot start: %s", gpgme_strerror(e));
 	f->started = 1;
@@ -514,42 +522,13 @@ static int check_signatures(struct gpg_filter *f)
 	return 0;
 }
 
-/* The operation is done: 0 when it went well, else fail the stream. */
+/* Decrypting is done: 0 when it went well, else fail the stream. */
 static int gpg_finish(struct gpg_filter *f)
 {
 	if (f->up_failed)
 		return vk_fail_up(&f->s);
-	if (f->mode == GPG_DECRYPT) {
-		keep_decrypt_results(f);
-		return f->err ? decrypt_failure(f) : check_signatures(f);
-	}
-	if (f->bad_passphrase || (f->passphrase &&
-	    gpgme_err_code(f->err) == GPG_ERR_BAD_PASSPHRASE))
-		return vk_fail(&f->s, "gpg: signing key %s: the passphrase in %s is "
-		               "wrong", f->signer->fpr, f->passfile);
-	if (f->signer && gpgme_err_code(f->err) == GPG_ERR_CANCELED && !f->passphrase)
-		return vk_fail(&f->s, "gpg: signing key %s needs a passphrase and "
-		               "gpg-agent has none cached: preset it in the agent or "
-		               "name a passphrase_file", f->signer->fpr);
-	if (f->err) {
-		gpgme_encrypt_result_t er = gpgme_op_encrypt_result(f->ctx);
-
-		if (er && er->invalid_recipients)
-			return vk_fail(&f->s, "gpg: recipient %s is not usable: %s",
-			               er->invalid_recipients->fpr,
-			               gpgme_strerror(er->invalid_recipients->reason));
-		return vk_fail(&f->s, "gpg: cannot %s: %s",
-		               f->signer ? "encrypt and sign" : "encrypt",
-		               gpgme_strerror(f->err));
-	}
-	if (f->signer) {
-		gpgme_sign_result_t sr = gpgme_op_sign_result(f->ctx);
-
-		if (sr == NULL || sr->invalid_signers || sr->signatures == NULL)
-			return vk_fail(&f->s, "gpg: signing with %s failed",
-			               f->signer->fpr);
-	}
-	return 0;
+	keep_decrypt_results(f);
+	return f->err ? decrypt_failure(f) : check_signatures(f);
 }
 
 static ssize_t gpg_read(struct vk_stream *s, void *buf, size_t n)
@@ -572,6 +551,168 @@ static ssize_t gpg_read(struct vk_stream *s, void *buf, size_t n)
 		return (ssize_t)n;
 	}
 	return gpg_finish(f);
+}
+
+/* ---- encrypting: gpg as a filter process ---- */
+
+/* What gpg's status lines (its stderr's tail) say about how it ended. */
+struct gpg_status {
+	unsigned long failure;     /* FAILURE's error code, 0 if none */
+	int inv_recp;              /* INV_RECP's reason, -1 if none */
+	char inv_who[64];
+	int inv_sgnr;              /* INV_SGNR was seen */
+	int sig_created;           /* SIG_CREATED was seen */
+	char said[256];            /* its last line that is not a status line */
+};
+
+static void read_status(const char *tail, struct gpg_status *st)
+{
+	const char *line, *end;
+
+	memset(st, 0, sizeof *st);
+	st->inv_recp = -1;
+	for (line = tail; *line; line = *end ? end + 1 : end) {
+		int len;
+
+		end = strchr(line, '\n');
+		if (end == NULL)
+			end = line + strlen(line);
+		len = (int)(end - line);
+		if (strncmp(line, "[GNUPG:] ", 9) != 0) {
+			if (len > 0)
+				snprintf(st->said, sizeof st->said, "%.*s", len, line);
+			continue;
+		}
+		line += 9;
+		if (strncmp(line, "FAILURE ", 8) == 0)
+			sscanf(line, "FAILURE %*s %lu", &st->failure);
+		else if (strncmp(line, "INV_RECP ", 9) == 0)
+			sscanf(line, "INV_RECP %d %63s", &st->inv_recp, st->inv_who);
+		else if (strncmp(line, "INV_SGNR ", 9) == 0)
+			st->inv_sgnr = 1;
+		else if (strncmp(line, "SIG_CREATED ", 12) == 0)
+			st->sig_created = 1;
+	}
+}
+
+/* INV_RECP's reasons, as gpg's DETAILS lists them. */
+static const char *recipient_reason(int reason)
+{
+	switch (reason) {
+	case 1: return "not found";
+	case 2: return "ambiguous";
+	case 3: return "wrong key usage";
+	case 4: return "revoked";
+	case 5: return "expired";
+	case 10: return "not trusted";
+	case 13: return "disabled";
+	default: return "unusable";
+	}
+}
+
+/* gpg has ended (failed: with an error): 0 when it encrypted (and signed),
+ * else fail the stream with what its status lines tell. */
+static int encrypt_outcome(struct gpg_filter *f, const char *tail, int failed)
+{
+	struct gpg_status st;
+	gpgme_err_code_t code;
+
+	read_status(tail, &st);
+	if (!failed) {
+		if (f->signer_fpr[0] && !st.sig_created)
+			return vk_fail(&f->s, "gpg: signing with %s failed",
+			               f->signer_fpr);
+		return 0;
+	}
+	code = gpgme_err_code((gpgme_error_t)st.failure);
+	if (f->signer_fpr[0] && f->passfile[0] && code == GPG_ERR_BAD_PASSPHRASE)
+		return vk_fail(&f->s, "gpg: signing key %s: the passphrase in %s is "
+		               "wrong", f->signer_fpr, f->passfile);
+	if (f->signer_fpr[0] && !f->passfile[0] && code == GPG_ERR_CANCELED)
+		return vk_fail(&f->s, "gpg: signing key %s needs a passphrase and "
+		               "gpg-agent has none cached: preset it in the agent or "
+		               "name a passphrase_file", f->signer_fpr);
+	if (st.inv_recp >= 0)
+		return vk_fail(&f->s, "gpg: recipient %s is not usable: %s",
+		               st.inv_who, recipient_reason(st.inv_recp));
+	if (st.inv_sgnr)
+		return vk_fail(&f->s, "gpg: signing with %s failed", f->signer_fpr);
+	if (st.failure)
+		return vk_fail(&f->s, "gpg: cannot %s: %s",
+		               f->signer_fpr[0] ? "encrypt and sign" : "encrypt",
+		               gpgme_strerror((gpgme_error_t)st.failure));
+	if (st.said[0])
+		return vk_fail(&f->s, "%s", st.said);
+	return vk_fail_up(&f->s);
+}
+
+static ssize_t encrypt_read(struct vk_stream *s, void *buf, size_t n)
+{
+	struct gpg_filter *f = (struct gpg_filter *)s;
+	ssize_t r = vk_read(s->up, buf, n);
+	const char *tail;
+
+	if (r > 0)
+		return r;
+	/* a failure before gpg's end is its input's (or an interruption) */
+	if (!vk_proc_filter_ran(s->up, &tail))
+		return r == 0 ? 0 : vk_fail_up(s);
+	return encrypt_outcome(f, tail, r < 0);
+}
+
+#define ENCRYPT_ARGS (24 + 2 * MAX_KEYS)
+
+/* gpg's command line to encrypt (and sign) as f says; its strings are f's
+ * and the caller's, alive while the filter is made.  -1 with a message. */
+static int encrypt_argv(struct gpg_filter *f, const char *homedir,
+                        char **argv, char *err, size_t errlen)
+{
+	gpgme_engine_info_t e = gpgme_ctx_get_engine_info(f->ctx);
+	int n = 0, i;
+
+	while (e && e->protocol != GPGME_PROTOCOL_OpenPGP)
+		e = e->next;
+	if (e == NULL || e->file_name == NULL) {
+		snprintf(err, errlen, "gpg: gpgme knows of no gpg program");
+		return -1;
+	}
+	argv[n++] = e->file_name;
+	argv[n++] = "--batch";
+	argv[n++] = "--no-tty";
+	argv[n++] = "--quiet";
+	argv[n++] = "--status-fd";
+	argv[n++] = "2";
+	argv[n++] = "--trust-model";
+	argv[n++] = "always";
+	if (homedir) {
+		argv[n++] = "--homedir";
+		argv[n++] = (char *)homedir;
+	}
+	/* the agent's cached passphrase, or the file's: never a prompt */
+	argv[n++] = "--pinentry-mode";
+	argv[n++] = f->passfile[0] ? "loopback" : "cancel";
+	if (f->passfile[0]) {
+		argv[n++] = "--passphrase-file";
+		argv[n++] = f->passfile;
+	}
+	if (!f->compress) {
+		argv[n++] = "--compress-algo";
+		argv[n++] = "none";
+	}
+	argv[n++] = "--encrypt";
+	for (i = 0; i < f->nkeys; i++) {
+		argv[n++] = "--recipient";
+		argv[n++] = f->key_fpr[i];
+	}
+	if (f->signer_fpr[0]) {
+		argv[n++] = "--sign";
+		argv[n++] = "--local-user";
+		argv[n++] = f->signer_fpr;
+	}
+	argv[n++] = "--output";
+	argv[n++] = "-";
+	argv[n] = NULL;
+	return 0;
 }
 
 static void gpg_release(struct vk_stream *s)
@@ -597,11 +738,7 @@ static void gpg_release(struct vk_stream *s)
 	if (f->signer)
 		gpgme_key_unref(f->signer);
 	f->signer = NULL;
-	if (f->passphrase) {
-		explicit_bzero(f->passphrase, PASS_MAX + 1);
-		free(f->passphrase);
-	}
-	f->passphrase = NULL;
+	forget_passphrase(f);
 	free(f->buf);
 	f->buf = NULL;
 }
@@ -653,7 +790,7 @@ static void gpg_info(struct vk_stream *s, lua_State *L)
 
 static const struct vk_stream_ops encrypt_ops = {
 	.name = "gpg encrypt",
-	.read = gpg_read,
+	.read = encrypt_read,
 	.release = gpg_release,
 	.info = gpg_info,
 };
@@ -679,7 +816,9 @@ static const char *opt_string(lua_State *L, int opts, const char *field)
 	return v;
 }
 
-/* Set up the context, the data objects and the passphrase of a filter. */
+/* Set up the context (for the keys) and the passphrase of a filter, and
+ * to decrypt, the data objects gpgme moves the bytes through.  gpg reads
+ * the passphrase file itself to encrypt: it is only checked here. */
 static int filter_setup(struct gpg_filter *f, const char *homedir,
                         const char *passfile, char *err, size_t errlen)
 {
@@ -698,6 +837,10 @@ static int filter_setup(struct gpg_filter *f, const char *homedir,
 		/* the agent's cached passphrase, or an error: never a prompt */
 		gpgme_set_pinentry_mode(f->ctx, GPGME_PINENTRY_MODE_CANCEL);
 	}
+	if (f->mode == GPG_ENCRYPT) {
+		forget_passphrase(f);
+		return 0;
+	}
 	e = gpgme_data_new_from_cbs(&f->in, &in_cbs, f);
 	if (!e)
 		e = gpgme_data_new_from_cbs(&f->out, &out_cbs, f);
@@ -708,6 +851,7 @@ static int filter_setup(struct gpg_filter *f, const char *homedir,
 	return 0;
 }
 
+/* Push an open filter over the stream at 1, which it does not read yet. */
 static struct gpg_filter *push_filter(lua_State *L, enum gpg_mode mode)
 {
 	struct gpg_filter *f;
@@ -716,7 +860,6 @@ static struct gpg_filter *push_filter(lua_State *L, enum gpg_mode mode)
 	f = (struct gpg_filter *)vk_stream_push(L, sizeof *f,
 		mode == GPG_ENCRYPT ? &encrypt_ops : &decrypt_ops);
 	f->mode = mode;
-	vk_stream_adopt(L, -1, 1);
 	vk_open(&f->s);
 	return f;
 }
@@ -790,6 +933,7 @@ static int l_encrypt(lua_State *L)
 {
 	struct gpg_filter *f;
 	const char *homedir, *passfile, *sign;
+	char *argv[ENCRYPT_ARGS + 1];
 	char err[512];
 	int compress;
 
@@ -800,11 +944,18 @@ static int l_encrypt(lua_State *L)
 	lua_getfield(L, 2, "compress");
 	compress = lua_toboolean(L, -1);
 	lua_pop(L, 1);
-	f = push_filter(L, GPG_ENCRYPT);
+	f = push_filter(L, GPG_ENCRYPT); /* at 3 */
 	f->compress = compress;
 	if (filter_setup(f, homedir, passfile, err, sizeof err) < 0 ||
-	    resolve_keys(L, f, sign, err, sizeof err) < 0)
+	    resolve_keys(L, f, sign, err, sizeof err) < 0 ||
+	    encrypt_argv(f, homedir, argv, err, sizeof err) < 0) {
+		vk_stream_adopt(L, 3, 1);
 		vk_fail(&f->s, "%s", err);
+		return 1;
+	}
+	vk_proc_filter(L, 1, argv); /* at 4, reading up */
+	vk_stream_adopt(L, 3, 4);
+	lua_pop(L, 1);
 	return 1;
 }
 
@@ -823,6 +974,7 @@ static int l_decrypt(lua_State *L)
 	passfile = opt_string(L, 2, "passphrase_file");
 	signer = opt_string(L, 2, "signer");
 	f = push_filter(L, GPG_DECRYPT);
+	vk_stream_adopt(L, -1, 1);
 	if (signer)
 		snprintf(f->want_signer, sizeof f->want_signer, "%s", signer);
 	if (filter_setup(f, homedir, passfile, err, sizeof err) < 0)

@@ -155,7 +155,8 @@ static void test_closed_half_read(void **state)
 	assert_int_equal(run_lua(L,
 		"local s = gpg.encrypt(proc.spawn({'head', '-c', '20000000', '/dev/zero'}),"
 		"  {recipients = {'alice@test.invalid'}})\n"
-		"assert(#s:read(100) == 100)\n"
+		"local got = 0\n"
+		"while got < 100000 do got = got + #s:read(65536) end\n"
 		"s:close()\n"
 		"local d = gpg.decrypt(gpg.encrypt(stream.string(data), {recipients = {'bob@test.invalid'}}))\n"
 		"assert(#d:read(10) == 10)\n"
