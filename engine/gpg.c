@@ -280,7 +280,6 @@ struct gpg_filter {
 	gpgme_error_t err;         /* the operation's, once done */
 	int up_failed;             /* the upstream failed: its message wins */
 	char *passphrase;          /* from a file; NULL: gpg-agent's */
-	int bad_passphrase;
 	char passfile[256];
 	unsigned char *buf;        /* gpg's output not yet read */
 	size_t off, len, cap;
@@ -381,10 +380,8 @@ static gpgme_error_t passphrase_cb(void *hook, const char *uid_hint,
 
 	(void)uid_hint;
 	(void)info;
-	if (prev_was_bad) {
-		f->bad_passphrase = 1;
+	if (prev_was_bad) /* the file's is wrong: no second try */
 		return gpg_error(GPG_ERR_CANCELED);
-	}
 	if (gpgme_io_writen(fd, f->passphrase, strlen(f->passphrase)) != 0 ||
 	    gpgme_io_writen(fd, "\n", 1) != 0)
 		return gpg_error_from_syserror();
