@@ -309,31 +309,92 @@ static void check_opts(lua_State *L, int idx, struct spawn_opts *o)
 	lua_pop(L, 1);
 }
 
-/* ---- the source: a process's standard output ---- */
+/* ---- the stream: a process's standard output ---- */
 
-struct proc_source {
+#define PIPE_WIDE (1024 * 1024) /* fewer rounds between it and us */
+
+/* proc.spawn's source, and proc.filter's filter, whose stdin is fed from
+ * the upstream as its stdout is read. */
+struct proc_stream {
 	struct vk_stream s;
 	struct child c;
+	unsigned char *buf;  /* filter: the upstream's bytes not yet written */
+	size_t pos, len;
+	int up_ended;        /* its stdin was closed at the upstream's end
+	                      * (a source: it has none) */
+	int ran;             /* it was reaped after closing its stdout */
 };
 
-static ssize_t source_read(struct vk_stream *s, void *buf, size_t n)
+/* Write what is pending to its stdin; a command that stops reading has
+ * its stdin closed, and is judged at its end. */
+static void feed_pending(struct proc_stream *p)
 {
-	struct child *c = &((struct proc_source *)s)->c;
+	ssize_t w = write(p->c.in, p->buf + p->pos, p->len - p->pos);
+
+	if (w > 0)
+		p->pos += (size_t)w;
+	else if (w < 0 && errno != EINTR && errno != EAGAIN)
+		closefd(&p->c.in);
+}
+
+/* Its stdout has ended: its exit status decides. */
+static ssize_t stream_end(struct proc_stream *p)
+{
+	struct child *c = &p->c;
 	char msg[VK_TAIL + 256];
 
-	while (c->out >= 0) {
-		struct pollfd p[2] = {{c->out, POLLIN, 0}, {c->err, POLLIN, 0}};
-		int ready = poll(p, c->err >= 0 ? 2 : 1, 1000);
+	closefd(&c->in);
+	while (c->err >= 0)
+		drain_into_tail(c, &c->err);
+	reap(c);
+	p->ran = 1;
+	if (exit_problem(c, msg, sizeof msg))
+		return vk_fail(&p->s, "%s", msg);
+	if (!p->up_ended)
+		return vk_fail(&p->s, "%s ended before reading all its input",
+		               c->name);
+	return 0;
+}
 
+/* Move the upstream's bytes (if any) to its stdin and its stderr to the
+ * tail until it has output for buf, or has ended. */
+static ssize_t stream_read(struct vk_stream *s, void *buf, size_t n)
+{
+	struct proc_stream *p = (struct proc_stream *)s;
+	struct child *c = &p->c;
+
+	while (c->out >= 0) {
+		struct pollfd fds[3] = {{c->out, POLLIN, 0}, {c->err, POLLIN, 0},
+		                        {c->in, POLLOUT, 0}};
+		int ready;
+
+		if (c->in >= 0 && p->pos == p->len) {
+			ssize_t r = vk_read(s->up, p->buf, VK_CHUNK);
+
+			if (r < 0) {
+				stop(c); /* before it sees a clean end of its input */
+				return vk_fail_up(s);
+			}
+			p->pos = 0;
+			p->len = (size_t)r;
+			if (r == 0) {
+				p->up_ended = 1;
+				closefd(&c->in);
+			}
+		}
+		fds[2].fd = c->in;
+		ready = poll(fds, 3, 1000); /* closed ones are -1: skipped */
 		if (ready < 0 && errno != EINTR)
 			return vk_fail(s, "%s: %s", c->name, strerror(errno));
 		if (vk_stopping())
 			return vk_fail(s, "%s: interrupted", c->name);
 		if (ready <= 0)
 			continue;
-		if (c->err >= 0 && p[1].revents)
+		if (fds[1].revents)
 			drain_into_tail(c, &c->err);
-		if (p[0].revents) {
+		if (fds[2].revents)
+			feed_pending(p);
+		if (fds[0].revents) {
 			ssize_t r = read(c->out, buf, n);
 			if (r > 0)
 				return r;
@@ -344,21 +405,19 @@ static ssize_t source_read(struct vk_stream *s, void *buf, size_t n)
 				               c->name, strerror(errno));
 		}
 	}
-	while (c->err >= 0)
-		drain_into_tail(c, &c->err);
-	reap(c);
-	if (exit_problem(c, msg, sizeof msg))
-		return vk_fail(s, "%s", msg);
-	return 0;
+	return stream_end(p);
 }
 
-static void source_release(struct vk_stream *s)
+static void stream_release(struct vk_stream *s)
 {
-	struct child *c = &((struct proc_source *)s)->c;
+	struct proc_stream *p = (struct proc_stream *)s;
 
-	closefd(&c->out);
-	closefd(&c->err);
-	stop(c);
+	closefd(&p->c.in);
+	closefd(&p->c.out);
+	closefd(&p->c.err);
+	stop(&p->c);
+	free(p->buf);
+	p->buf = NULL;
 }
 
 static void child_info(struct child *c, lua_State *L)
@@ -378,64 +437,152 @@ static void child_info(struct child *c, lua_State *L)
 	}
 }
 
-static void source_info(struct vk_stream *s, lua_State *L)
+static void stream_info(struct vk_stream *s, lua_State *L)
 {
-	child_info(&((struct proc_source *)s)->c, L);
+	child_info(&((struct proc_stream *)s)->c, L);
 }
 
-static const struct vk_stream_ops source_ops = {
+static const struct vk_stream_ops stream_ops = {
 	.name = "process",
-	.read = source_read,
-	.release = source_release,
-	.info = source_info,
+	.read = stream_read,
+	.release = stream_release,
+	.info = stream_info,
 };
+
+static void close_pipe(int fds[2])
+{
+	closefd(&fds[0]);
+	closefd(&fds[1]);
+}
+
+/* Start argv with pipes to its stdout and stderr, and with input, to its
+ * stdin (else /dev/null); our end of stdout is wide, and of stdin wide
+ * and not blocking.  0, or an errno value. */
+static int start_piped(struct proc_stream *p, char **argv,
+                       const struct spawn_opts *o, int with_input)
+{
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, rc;
+
+	if ((with_input && pipe2(in, O_CLOEXEC) != 0) ||
+	    pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+		rc = errno;
+		close_pipe(in);
+		close_pipe(out);
+		close_pipe(err);
+		return rc;
+	}
+	if (with_input) {
+		(void)fcntl(in[1], F_SETPIPE_SZ, PIPE_WIDE);
+		(void)fcntl(in[1], F_SETFL, O_NONBLOCK);
+	}
+	(void)fcntl(out[0], F_SETPIPE_SZ, PIPE_WIDE);
+	rc = start(&p->c, argv, o, in[0], out[1], err[1]);
+	closefd(&in[0]);
+	closefd(&out[1]);
+	closefd(&err[1]);
+	p->c.in = in[1];
+	p->c.out = out[0];
+	p->c.err = err[0];
+	return rc;
+}
+
+/* The options' env (at idx, a table or nothing) into o->env. */
+static void opts_env(lua_State *L, int idx, struct spawn_opts *o)
+{
+	if (!lua_istable(L, idx))
+		return;
+	if (lua_getfield(L, idx, "env") != LUA_TNIL)
+		o->env = build_env(L, lua_gettop(L));
+	lua_pop(L, 1);
+}
 
 /* lua: proc.spawn(argv [, {cwd=, env={NAME=value|false}}]) -> stream |
  *      fail, message.  The stream is the command's standard output. */
 static int l_spawn(lua_State *L)
 {
 	struct spawn_opts o;
-	struct proc_source *ps;
-	int out[2], err[2], rc;
+	struct proc_stream *p;
 	char **argv;
+	int rc;
 
 	check_opts(L, 2, &o);
 	argv = check_argv(L, 1);
-	ps = (struct proc_source *)vk_stream_push(L, sizeof *ps, &source_ops);
-	child_init(&ps->c);
-	o.env = lua_istable(L, 2) && lua_getfield(L, 2, "env") != LUA_TNIL
-	                ? build_env(L, lua_gettop(L))
-	                : NULL;
-	if (lua_istable(L, 2))
+	p = (struct proc_stream *)vk_stream_push(L, sizeof *p, &stream_ops);
+	child_init(&p->c);
+	p->up_ended = 1;
+	opts_env(L, 2, &o);
+	rc = start_piped(p, argv, &o, 0);
+	free_strv(o.env);
+	if (rc != 0) {
+		vk_close(&p->s);
 		lua_pop(L, 1);
-	if (pipe2(out, O_CLOEXEC) != 0) {
-		rc = errno;
-		goto fail;
+		vk_pushfail(L, "cannot run %s: %s", argv[0], strerror(rc));
+		free_strv(argv);
+		return 2;
 	}
-	if (pipe2(err, O_CLOEXEC) != 0) {
-		rc = errno;
-		close(out[0]);
-		close(out[1]);
-		goto fail;
-	}
-	rc = start(&ps->c, argv, &o, -1, out[1], err[1]);
-	close(out[1]);
-	close(err[1]);
-	ps->c.out = out[0];
-	ps->c.err = err[0];
-	if (rc != 0)
-		goto fail;
 	free_strv(argv);
-	free_strv(o.env);
-	vk_open(&ps->s);
+	vk_open(&p->s);
 	return 1;
-fail:
-	vk_close(&ps->s);
-	lua_pop(L, 1);
-	vk_pushfail(L, "cannot run %s: %s", argv[0], strerror(rc));
+}
+
+/* Push the filter of argv over the stream at up_idx: opened and running,
+ * or failed with why it could not start. */
+static struct proc_stream *push_filter(lua_State *L, int up_idx, char **argv,
+                                       const struct spawn_opts *o)
+{
+	struct proc_stream *p;
+	int rc;
+
+	up_idx = lua_absindex(L, up_idx);
+	vk_stream_check(L, up_idx);
+	p = (struct proc_stream *)vk_stream_push(L, sizeof *p, &stream_ops);
+	child_init(&p->c);
+	vk_stream_adopt(L, -1, up_idx);
+	vk_open(&p->s);
+	p->buf = malloc(VK_CHUNK);
+	if (p->buf == NULL) {
+		vk_fail(&p->s, "out of memory");
+		return p;
+	}
+	rc = start_piped(p, argv, o, 1);
+	if (rc != 0)
+		vk_fail(&p->s, "cannot run %s: %s", argv[0], strerror(rc));
+	return p;
+}
+
+struct vk_stream *vk_proc_filter(lua_State *L, int up_idx, char **argv)
+{
+	struct spawn_opts o = {NULL, NULL};
+
+	return &push_filter(L, up_idx, argv, &o)->s;
+}
+
+int vk_proc_filter_ran(struct vk_stream *s, const char **tail)
+{
+	struct proc_stream *p = (struct proc_stream *)s;
+
+	*tail = p->c.tail.buf;
+	return p->ran;
+}
+
+/* lua: proc.filter(up, argv [, {cwd=, env=}]) -> stream of what argv
+ *      writes on its standard output while up is its standard input.  Its
+ *      end is argv's exit: a status other than 0, or an end before it
+ *      read all of up, fails the stream (with the end of its stderr).  A
+ *      failing up stops it (SIGTERM) before it sees a clean end. */
+static int l_filter(lua_State *L)
+{
+	struct spawn_opts o;
+	char **argv;
+
+	vk_stream_check(L, 1);
+	check_opts(L, 3, &o);
+	argv = check_argv(L, 2);
+	opts_env(L, 3, &o);
+	push_filter(L, 1, argv, &o);
 	free_strv(argv);
 	free_strv(o.env);
-	return 2;
+	return 1;
 }
 
 /* ---- the sink: a process's standard input ---- */
@@ -501,10 +648,8 @@ static int l_feed(lua_State *L)
 	argv = check_argv(L, 1);
 	child_init(&f.c);
 	f.failed_write = 0;
+	opts_env(L, 3, &o);
 	if (lua_istable(L, 3)) {
-		if (lua_getfield(L, 3, "env") != LUA_TNIL)
-			o.env = build_env(L, lua_gettop(L));
-		lua_pop(L, 1);
 		lua_getfield(L, 3, "progress");
 		progress = lua_gettop(L);
 	}
@@ -547,227 +692,6 @@ static int l_feed(lua_State *L)
 	if (rc != 0)
 		return vk_pushfail(L, "%s: stopped reading its input", f.c.name);
 	lua_pushinteger(L, (lua_Integer)s->nbytes);
-	return 1;
-}
-
-/* ---- the filter: a stream through a process ---- */
-
-#define PIPE_WIDE (1024 * 1024) /* fewer rounds between it and us */
-
-struct proc_filter {
-	struct vk_stream s;
-	struct child c;
-	unsigned char *buf;  /* the upstream's bytes not yet written */
-	size_t pos, len;
-	int up_ended;        /* its stdin was closed at the upstream's end */
-	int ran;             /* it was reaped after closing its stdout */
-};
-
-/* Write what is pending to its stdin; a command that stops reading has
- * its stdin closed, and is judged at its end. */
-static void filter_write(struct proc_filter *f)
-{
-	ssize_t w = write(f->c.in, f->buf + f->pos, f->len - f->pos);
-
-	if (w > 0)
-		f->pos += (size_t)w;
-	else if (w < 0 && errno != EINTR && errno != EAGAIN)
-		closefd(&f->c.in);
-}
-
-/* Its stdout has ended: its exit status decides. */
-static ssize_t filter_end(struct proc_filter *f)
-{
-	struct child *c = &f->c;
-	char msg[VK_TAIL + 256];
-
-	closefd(&c->in);
-	while (c->err >= 0)
-		drain_into_tail(c, &c->err);
-	reap(c);
-	f->ran = 1;
-	if (exit_problem(c, msg, sizeof msg))
-		return vk_fail(&f->s, "%s", msg);
-	if (!f->up_ended)
-		return vk_fail(&f->s, "%s ended before reading all its input",
-		               c->name);
-	return 0;
-}
-
-/* Move the upstream's bytes to its stdin and its stderr to the tail until
- * it has output for buf, or has ended. */
-static ssize_t filter_read(struct vk_stream *s, void *buf, size_t n)
-{
-	struct proc_filter *f = (struct proc_filter *)s;
-	struct child *c = &f->c;
-
-	while (c->out >= 0) {
-		struct pollfd p[3] = {{c->out, POLLIN, 0}, {c->err, POLLIN, 0},
-		                      {c->in, POLLOUT, 0}};
-		int ready;
-
-		if (c->in >= 0 && f->pos == f->len) {
-			ssize_t r = vk_read(s->up, f->buf, VK_CHUNK);
-
-			if (r < 0) {
-				stop(c); /* before it sees a clean end of its input */
-				return vk_fail_up(s);
-			}
-			f->pos = 0;
-			f->len = (size_t)r;
-			if (r == 0) {
-				f->up_ended = 1;
-				closefd(&c->in);
-			}
-		}
-		p[2].fd = c->in;
-		ready = poll(p, 3, 1000); /* closed ones are -1: skipped */
-		if (ready < 0 && errno != EINTR)
-			return vk_fail(s, "%s: %s", c->name, strerror(errno));
-		if (vk_stopping())
-			return vk_fail(s, "%s: interrupted", c->name);
-		if (ready <= 0)
-			continue;
-		if (p[1].revents)
-			drain_into_tail(c, &c->err);
-		if (p[2].revents)
-			filter_write(f);
-		if (p[0].revents) {
-			ssize_t r = read(c->out, buf, n);
-			if (r > 0)
-				return r;
-			if (r == 0)
-				closefd(&c->out);
-			else if (errno != EINTR)
-				return vk_fail(s, "%s: reading its output: %s",
-				               c->name, strerror(errno));
-		}
-	}
-	return filter_end(f);
-}
-
-static void filter_release(struct vk_stream *s)
-{
-	struct proc_filter *f = (struct proc_filter *)s;
-
-	closefd(&f->c.in);
-	closefd(&f->c.out);
-	closefd(&f->c.err);
-	stop(&f->c);
-	free(f->buf);
-	f->buf = NULL;
-}
-
-static void filter_info(struct vk_stream *s, lua_State *L)
-{
-	child_info(&((struct proc_filter *)s)->c, L);
-}
-
-static const struct vk_stream_ops filter_ops = {
-	.name = "process filter",
-	.read = filter_read,
-	.release = filter_release,
-	.info = filter_info,
-};
-
-/* Start argv with pipes to its stdin, stdout and stderr; our ends of the
- * first two are wide, and stdin's does not block.  0, or an errno value. */
-static int start_filter(struct proc_filter *f, char **argv,
-                        const struct spawn_opts *o)
-{
-	int in[2], out[2], err[2], rc;
-
-	if (pipe2(in, O_CLOEXEC) != 0)
-		return errno;
-	if (pipe2(out, O_CLOEXEC) != 0) {
-		rc = errno;
-		close(in[0]);
-		close(in[1]);
-		return rc;
-	}
-	if (pipe2(err, O_CLOEXEC) != 0) {
-		rc = errno;
-		close(in[0]);
-		close(in[1]);
-		close(out[0]);
-		close(out[1]);
-		return rc;
-	}
-	(void)fcntl(in[1], F_SETPIPE_SZ, PIPE_WIDE);
-	(void)fcntl(out[0], F_SETPIPE_SZ, PIPE_WIDE);
-	(void)fcntl(in[1], F_SETFL, O_NONBLOCK);
-	rc = start(&f->c, argv, o, in[0], out[1], err[1]);
-	close(in[0]);
-	close(out[1]);
-	close(err[1]);
-	f->c.in = in[1];
-	f->c.out = out[0];
-	f->c.err = err[0];
-	return rc;
-}
-
-/* Push the filter of argv over the stream at up_idx: opened and running,
- * or failed with why it could not start. */
-static struct proc_filter *push_proc_filter(lua_State *L, int up_idx,
-                                            char **argv,
-                                            const struct spawn_opts *o)
-{
-	struct proc_filter *f;
-	int rc;
-
-	up_idx = lua_absindex(L, up_idx);
-	vk_stream_check(L, up_idx);
-	f = (struct proc_filter *)vk_stream_push(L, sizeof *f, &filter_ops);
-	child_init(&f->c);
-	vk_stream_adopt(L, -1, up_idx);
-	vk_open(&f->s);
-	f->buf = malloc(VK_CHUNK);
-	if (f->buf == NULL) {
-		vk_fail(&f->s, "out of memory");
-		return f;
-	}
-	rc = start_filter(f, argv, o);
-	if (rc != 0)
-		vk_fail(&f->s, "cannot run %s: %s", argv[0], strerror(rc));
-	return f;
-}
-
-struct vk_stream *vk_proc_filter(lua_State *L, int up_idx, char **argv)
-{
-	struct spawn_opts o = {NULL, NULL};
-
-	return &push_proc_filter(L, up_idx, argv, &o)->s;
-}
-
-int vk_proc_filter_ran(struct vk_stream *s, const char **tail)
-{
-	struct proc_filter *f = (struct proc_filter *)s;
-
-	*tail = f->c.tail.buf;
-	return f->ran;
-}
-
-/* lua: proc.filter(up, argv [, {cwd=, env=}]) -> stream of what argv
- *      writes on its standard output while up is its standard input.  Its
- *      end is argv's exit: a status other than 0, or an end before it
- *      read all of up, fails the stream (with the end of its stderr).  A
- *      failing up stops it (SIGTERM) before it sees a clean end. */
-static int l_filter(lua_State *L)
-{
-	struct spawn_opts o;
-	char **argv;
-
-	vk_stream_check(L, 1);
-	check_opts(L, 3, &o);
-	argv = check_argv(L, 2);
-	if (lua_istable(L, 3)) {
-		if (lua_getfield(L, 3, "env") != LUA_TNIL)
-			o.env = build_env(L, lua_gettop(L));
-		lua_pop(L, 1);
-	}
-	push_proc_filter(L, 1, argv, &o);
-	free_strv(argv);
-	free_strv(o.env);
 	return 1;
 }
 
