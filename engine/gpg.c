@@ -173,32 +173,54 @@ static void key_problem(const struct key_check *kc, const char *name,
 	         kc->key->fpr, uid_of(kc->key), kc->problem);
 }
 
-/* A context for homedir (NULL: gpg's default), or NULL with a message. */
-static gpgme_ctx_t new_ctx(const char *homedir, char *err, size_t errlen)
+/* The home directory of gpgme's process-wide engine info, which new
+ * contexts take: "" for gpg's default.  gpgme runs `gpg --version` each
+ * time it is given one, for a context as for the process, so it is given
+ * one here once per change, not to each context. */
+static char engine_home[4096];
+static int engine_home_set;
+
+static int use_homedir(const char *homedir, char *err, size_t errlen)
 {
-	gpgme_ctx_t ctx;
+	const char *want = homedir ? homedir : "";
 	gpgme_error_t e;
 
 	e = gpgme_engine_check_version(GPGME_PROTOCOL_OpenPGP);
 	if (e) {
 		snprintf(err, errlen, "gpg: the gpg program is not usable: %s",
 		         gpgme_strerror(e));
-		return NULL;
+		return -1;
 	}
+	if (engine_home_set && strcmp(engine_home, want) == 0)
+		return 0;
+	if (strlen(want) >= sizeof engine_home) {
+		snprintf(err, errlen, "gpg: home directory %.200s...: name too long", want);
+		return -1;
+	}
+	e = gpgme_set_engine_info(GPGME_PROTOCOL_OpenPGP, NULL, homedir);
+	if (e) {
+		snprintf(err, errlen, "gpg: home directory %s: %s", want,
+		         gpgme_strerror(e));
+		engine_home_set = 0;
+		return -1;
+	}
+	memcpy(engine_home, want, strlen(want) + 1);
+	engine_home_set = 1;
+	return 0;
+}
+
+/* A context for homedir (NULL: gpg's default), or NULL with a message. */
+static gpgme_ctx_t new_ctx(const char *homedir, char *err, size_t errlen)
+{
+	gpgme_ctx_t ctx;
+	gpgme_error_t e;
+
+	if (use_homedir(homedir, err, errlen) < 0)
+		return NULL;
 	e = gpgme_new(&ctx);
 	if (e) {
 		snprintf(err, errlen, "gpg: %s", gpgme_strerror(e));
 		return NULL;
-	}
-	if (homedir) {
-		e = gpgme_ctx_set_engine_info(ctx, GPGME_PROTOCOL_OpenPGP, NULL,
-		                              homedir);
-		if (e) {
-			snprintf(err, errlen, "gpg: home directory %s: %s", homedir,
-			         gpgme_strerror(e));
-			gpgme_release(ctx);
-			return NULL;
-		}
 	}
 	gpgme_set_armor(ctx, 0);
 	gpgme_set_keylist_mode(ctx, GPGME_KEYLIST_MODE_LOCAL);
@@ -1021,7 +1043,36 @@ static int l_key(lua_State *L)
 	return 1;
 }
 
+/* lua: gpg.engine({homedir =}) -> {program, version, homedir} | fail,
+ *      message: the gpg that is run.  gpgme's first look at the installed
+ *      programs runs five of them; made before worker processes are
+ *      forked, it is made once for them all. */
+static int l_engine(lua_State *L)
+{
+	const char *homedir = opt_string(L, 1, "homedir");
+	gpgme_engine_info_t e;
+	char err[512];
+
+	if (use_homedir(homedir, err, sizeof err) < 0)
+		return vk_pushfail(L, "%s", err);
+	if (gpgme_get_engine_info(&e) != 0)
+		return vk_pushfail(L, "gpg: gpgme knows of no engines");
+	while (e && e->protocol != GPGME_PROTOCOL_OpenPGP)
+		e = e->next;
+	if (e == NULL || e->file_name == NULL)
+		return vk_pushfail(L, "gpg: gpgme knows of no gpg program");
+	lua_createtable(L, 0, 3);
+	lua_pushstring(L, e->file_name);
+	lua_setfield(L, -2, "program");
+	lua_pushstring(L, e->version);
+	lua_setfield(L, -2, "version");
+	lua_pushstring(L, e->home_dir);
+	lua_setfield(L, -2, "homedir");
+	return 1;
+}
+
 static const luaL_Reg funcs[] = {
+	{"engine", l_engine},
 	{"encrypt", l_encrypt},
 	{"decrypt", l_decrypt},
 	{"key", l_key},

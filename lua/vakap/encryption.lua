@@ -68,6 +68,14 @@ function M.expiry_warning(row, now)
 		util.human_duration(math.max(left, 0)))
 end
 
+-- Before the sites' workers are forked: gpgme's first look at the
+-- installed programs (five of them run) and at enc's keyring, made once
+-- here and inherited, not made again in each worker.  A failure is the
+-- sites' to report.
+function M.warm(enc)
+	gpg.engine({ homedir = enc.homedir })
+end
+
 -- The filter's options for a prepared encryption.
 local function filter_opts(p, compress)
 	return {

@@ -4,6 +4,7 @@
 --   { type = "progress", bytes, label }   { type = "log", level, text }
 --   { type = "result", ok, result, error, duration }
 local catalog = require "vakap.catalog"
+local encryption = require "vakap.encryption"
 local fs = require "vakap.fs"
 local hash = require "vakap.hash"
 local log = require "vakap.log"
@@ -103,6 +104,9 @@ function M.run(op, sites, opts)
 		dry_run = opts.dry_run, version = opts.version, stale_after = opts.stale_after,
 		lock_wait = opts.lock_wait, args = opts.args,
 	}
+	if #sites > 1 and opts.settings and opts.settings.encrypt then
+		encryption.warm(opts.settings.encrypt)
+	end
 	local results, running, next_site = {}, {}, 1
 	local display = progress.new(opts.show_progress, op.name, #sites)
 	local interrupted_at
