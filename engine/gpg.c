@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gpgme.h>
@@ -55,8 +56,11 @@ enum key_use { USE_ENCRYPT, USE_SIGN };
 
 /* ---- key lookup ---- */
 
+/* What a lookup found: the one key a name names, and whether it can be
+ * used. */
 struct key_check {
-	gpgme_key_t key;      /* the one match, referenced; NULL when none */
+	char fpr[64];
+	char uid[256];
 	long expires;         /* when it stops being usable; 0: never */
 	const char *problem;  /* why it cannot be used, or NULL */
 };
@@ -124,7 +128,6 @@ static int find_key(gpgme_ctx_t ctx, const char *name, enum key_use use,
 	char others[256] = "";
 	int n = 0;
 
-	kc->key = NULL;
 	e = gpgme_op_keylist_start(ctx, name, use == USE_SIGN);
 	while (!e && !(e = gpgme_op_keylist_next(ctx, &key))) {
 		if (n++ == 0) {
@@ -155,8 +158,10 @@ static int find_key(gpgme_ctx_t ctx, const char *name, enum key_use use,
 		         "by its fingerprint", role, name, n, others);
 		goto fail;
 	}
-	kc->key = first;
+	snprintf(kc->fpr, sizeof kc->fpr, "%s", first->fpr);
+	snprintf(kc->uid, sizeof kc->uid, "%s", uid_of(first));
 	judge(first, use, kc);
+	gpgme_key_unref(first);
 	return 0;
 fail:
 	if (first)
@@ -170,7 +175,7 @@ static void key_problem(const struct key_check *kc, const char *name,
 {
 	snprintf(err, errlen, "gpg: %s '%s' (%s, %s) cannot be used: %s",
 	         use == USE_ENCRYPT ? "recipient" : "signing key", name,
-	         kc->key->fpr, uid_of(kc->key), kc->problem);
+	         kc->fpr, kc->uid, kc->problem);
 }
 
 /* The home directory of gpgme's process-wide engine info, which new
@@ -209,6 +214,18 @@ static int use_homedir(const char *homedir, char *err, size_t errlen)
 	return 0;
 }
 
+/* gpgme's engine info for gpg (after use_homedir), or NULL. */
+static gpgme_engine_info_t openpgp_engine(void)
+{
+	gpgme_engine_info_t e;
+
+	if (gpgme_get_engine_info(&e) != 0)
+		return NULL;
+	while (e && e->protocol != GPGME_PROTOCOL_OpenPGP)
+		e = e->next;
+	return e && e->file_name ? e : NULL;
+}
+
 /* A context for homedir (NULL: gpg's default), or NULL with a message. */
 static gpgme_ctx_t new_ctx(const char *homedir, char *err, size_t errlen)
 {
@@ -225,6 +242,56 @@ static gpgme_ctx_t new_ctx(const char *homedir, char *err, size_t errlen)
 	gpgme_set_armor(ctx, 0);
 	gpgme_set_keylist_mode(ctx, GPGME_KEYLIST_MODE_LOCAL);
 	return ctx;
+}
+
+/* The keys this process looked up in the last minute.  The check of a
+ * site's keys before its first component, and each component's encrypt
+ * filter a moment later, run one gpg between them, not one each.  A key
+ * that became unusable in between is still refused by gpg itself. */
+#define KEY_CACHE 16
+#define KEY_CACHE_SECONDS 60
+
+static struct cached_key {
+	char home[256], name[256];
+	enum key_use use;
+	time_t at;            /* 0: empty */
+	struct key_check kc;
+} key_cache[KEY_CACHE];
+static unsigned key_cache_next;
+
+/* find_key in homedir's keyring, or its answer of the last minute. */
+static int look_up(const char *homedir, const char *name, enum key_use use,
+                   struct key_check *kc, char *err, size_t errlen)
+{
+	const char *home = homedir ? homedir : "";
+	time_t now = time(NULL);
+	struct cached_key *c;
+	gpgme_ctx_t ctx;
+	int i, rc;
+
+	for (i = 0; i < KEY_CACHE; i++) {
+		c = &key_cache[i];
+		if (c->at && now - c->at < KEY_CACHE_SECONDS && c->use == use &&
+		    strcmp(c->home, home) == 0 && strcmp(c->name, name) == 0) {
+			*kc = c->kc;
+			return 0;
+		}
+	}
+	ctx = new_ctx(homedir, err, errlen);
+	if (ctx == NULL)
+		return -1;
+	rc = find_key(ctx, name, use, kc, err, errlen);
+	gpgme_release(ctx);
+	if (rc == 0 && strlen(home) < sizeof c->home &&
+	    strlen(name) < sizeof c->name) {
+		c = &key_cache[key_cache_next++ % KEY_CACHE];
+		memcpy(c->home, home, strlen(home) + 1);
+		memcpy(c->name, name, strlen(name) + 1);
+		c->use = use;
+		c->at = now;
+		c->kc = *kc;
+	}
+	return rc;
 }
 
 /* Read the passphrase file: its first line.  0, or -1 with a message. */
@@ -294,8 +361,6 @@ struct gpg_filter {
 	enum gpg_mode mode;
 	gpgme_ctx_t ctx;
 	gpgme_data_t in, out;      /* what gpg reads, and what it writes */
-	gpgme_key_t keys[MAX_KEYS + 1]; /* recipients, NULL-terminated */
-	gpgme_key_t signer;
 	int compress;              /* let gpg compress (encrypt) */
 	struct gpg_io io[MAX_FDS];
 	int started, done;
@@ -686,12 +751,10 @@ static ssize_t encrypt_read(struct vk_stream *s, void *buf, size_t n)
 static int encrypt_argv(struct gpg_filter *f, const char *homedir,
                         char **argv, char *err, size_t errlen)
 {
-	gpgme_engine_info_t e = gpgme_ctx_get_engine_info(f->ctx);
+	gpgme_engine_info_t e = openpgp_engine();
 	int n = 0, i;
 
-	while (e && e->protocol != GPGME_PROTOCOL_OpenPGP)
-		e = e->next;
-	if (e == NULL || e->file_name == NULL) {
+	if (e == NULL) {
 		snprintf(err, errlen, "gpg: gpgme knows of no gpg program");
 		return -1;
 	}
@@ -737,7 +800,6 @@ static int encrypt_argv(struct gpg_filter *f, const char *homedir,
 static void gpg_release(struct vk_stream *s)
 {
 	struct gpg_filter *f = (struct gpg_filter *)s;
-	int i;
 
 	/* an unfinished operation is cancelled: gpgme closes gpg's pipes and
 	 * gpg, left without input, exits */
@@ -751,12 +813,6 @@ static void gpg_release(struct vk_stream *s)
 	if (f->out)
 		gpgme_data_release(f->out);
 	f->in = f->out = NULL;
-	for (i = 0; f->keys[i]; i++)
-		gpgme_key_unref(f->keys[i]);
-	f->keys[0] = NULL;
-	if (f->signer)
-		gpgme_key_unref(f->signer);
-	f->signer = NULL;
 	forget_passphrase(f);
 	free(f->buf);
 	f->buf = NULL;
@@ -835,30 +891,33 @@ static const char *opt_string(lua_State *L, int opts, const char *field)
 	return v;
 }
 
-/* Set up the context (for the keys) and the passphrase of a filter, and
- * to decrypt, the data objects gpgme moves the bytes through.  gpg reads
- * the passphrase file itself to encrypt: it is only checked here. */
+/* Set up a filter's passphrase and, to decrypt, its context and the data
+ * objects gpgme moves the bytes through.  To encrypt, gpg runs as a
+ * filter of its own and reads the passphrase file itself: it is only
+ * checked here. */
 static int filter_setup(struct gpg_filter *f, const char *homedir,
                         const char *passfile, char *err, size_t errlen)
 {
 	gpgme_error_t e;
 
-	f->ctx = new_ctx(homedir, err, errlen);
-	if (f->ctx == NULL)
-		return -1;
 	if (passfile) {
 		snprintf(f->passfile, sizeof f->passfile, "%s", passfile);
 		if (read_passphrase(passfile, &f->passphrase, err, errlen) < 0)
 			return -1;
+	}
+	if (f->mode == GPG_ENCRYPT) {
+		forget_passphrase(f);
+		return use_homedir(homedir, err, errlen);
+	}
+	f->ctx = new_ctx(homedir, err, errlen);
+	if (f->ctx == NULL)
+		return -1;
+	if (passfile) {
 		gpgme_set_pinentry_mode(f->ctx, GPGME_PINENTRY_MODE_LOOPBACK);
 		gpgme_set_passphrase_cb(f->ctx, passphrase_cb, f);
 	} else {
 		/* the agent's cached passphrase, or an error: never a prompt */
 		gpgme_set_pinentry_mode(f->ctx, GPGME_PINENTRY_MODE_CANCEL);
-	}
-	if (f->mode == GPG_ENCRYPT) {
-		forget_passphrase(f);
-		return 0;
 	}
 	e = gpgme_data_new_from_cbs(&f->in, &in_cbs, f);
 	if (!e)
@@ -884,8 +943,8 @@ static struct gpg_filter *push_filter(lua_State *L, enum gpg_mode mode)
 }
 
 /* Resolve the recipients (opts.recipients) and the signer (opts.sign). */
-static int resolve_keys(lua_State *L, struct gpg_filter *f, const char *sign,
-                        char *err, size_t errlen)
+static int resolve_keys(lua_State *L, struct gpg_filter *f, const char *homedir,
+                        const char *sign, char *err, size_t errlen)
 {
 	struct key_check kc;
 	lua_Integer i, n;
@@ -911,35 +970,28 @@ static int resolve_keys(lua_State *L, struct gpg_filter *f, const char *sign,
 			snprintf(err, errlen, "gpg: recipient %d is not a string", (int)i);
 			return -1;
 		}
-		if (find_key(f->ctx, name, USE_ENCRYPT, &kc, err, errlen) < 0) {
+		if (look_up(homedir, name, USE_ENCRYPT, &kc, err, errlen) < 0) {
 			lua_pop(L, 2);
 			return -1;
 		}
-		f->keys[i - 1] = kc.key; /* owned from here, even if unusable */
 		if (kc.problem) {
 			key_problem(&kc, name, USE_ENCRYPT, err, errlen);
 			lua_pop(L, 2);
 			return -1;
 		}
-		snprintf(f->key_fpr[f->nkeys++], sizeof f->key_fpr[0], "%s", kc.key->fpr);
+		snprintf(f->key_fpr[f->nkeys++], sizeof f->key_fpr[0], "%s", kc.fpr);
 		lua_pop(L, 1);
 	}
 	lua_pop(L, 1);
 	if (sign == NULL)
 		return 0;
-	if (find_key(f->ctx, sign, USE_SIGN, &kc, err, errlen) < 0)
+	if (look_up(homedir, sign, USE_SIGN, &kc, err, errlen) < 0)
 		return -1;
-	f->signer = kc.key;
 	if (kc.problem) {
 		key_problem(&kc, sign, USE_SIGN, err, errlen);
 		return -1;
 	}
-	gpgme_signers_clear(f->ctx);
-	if (gpgme_signers_add(f->ctx, f->signer) != 0) {
-		snprintf(err, errlen, "gpg: cannot sign with %s", f->signer->fpr);
-		return -1;
-	}
-	snprintf(f->signer_fpr, sizeof f->signer_fpr, "%s", f->signer->fpr);
+	snprintf(f->signer_fpr, sizeof f->signer_fpr, "%s", kc.fpr);
 	return 0;
 }
 
@@ -966,7 +1018,7 @@ static int l_encrypt(lua_State *L)
 	f = push_filter(L, GPG_ENCRYPT); /* at 3 */
 	f->compress = compress;
 	if (filter_setup(f, homedir, passfile, err, sizeof err) < 0 ||
-	    resolve_keys(L, f, sign, err, sizeof err) < 0 ||
+	    resolve_keys(L, f, homedir, sign, err, sizeof err) < 0 ||
 	    encrypt_argv(f, homedir, argv, err, sizeof err) < 0) {
 		vk_stream_adopt(L, 3, 1);
 		vk_fail(&f->s, "%s", err);
@@ -1011,24 +1063,18 @@ static int l_key(lua_State *L)
 	const char *use_s = opt_string(L, 2, "use");
 	enum key_use use = USE_ENCRYPT;
 	struct key_check kc;
-	gpgme_ctx_t ctx;
 	char err[512];
 
 	if (use_s && strcmp(use_s, "sign") == 0)
 		use = USE_SIGN;
 	else if (use_s && strcmp(use_s, "encrypt") != 0)
 		return luaL_error(L, "gpg.key: use must be \"encrypt\" or \"sign\"");
-	ctx = new_ctx(homedir, err, sizeof err);
-	if (ctx == NULL)
+	if (look_up(homedir, name, use, &kc, err, sizeof err) < 0)
 		return vk_pushfail(L, "%s", err);
-	if (find_key(ctx, name, use, &kc, err, sizeof err) < 0) {
-		gpgme_release(ctx);
-		return vk_pushfail(L, "%s", err);
-	}
 	lua_createtable(L, 0, 5);
-	lua_pushstring(L, kc.key->fpr);
+	lua_pushstring(L, kc.fpr);
 	lua_setfield(L, -2, "fingerprint");
-	lua_pushstring(L, uid_of(kc.key));
+	lua_pushstring(L, kc.uid);
 	lua_setfield(L, -2, "uid");
 	lua_pushinteger(L, kc.expires);
 	lua_setfield(L, -2, "expires");
@@ -1038,8 +1084,6 @@ static int l_key(lua_State *L)
 		lua_pushstring(L, kc.problem);
 		lua_setfield(L, -2, "problem");
 	}
-	gpgme_key_unref(kc.key);
-	gpgme_release(ctx);
 	return 1;
 }
 
@@ -1055,11 +1099,8 @@ static int l_engine(lua_State *L)
 
 	if (use_homedir(homedir, err, sizeof err) < 0)
 		return vk_pushfail(L, "%s", err);
-	if (gpgme_get_engine_info(&e) != 0)
-		return vk_pushfail(L, "gpg: gpgme knows of no engines");
-	while (e && e->protocol != GPGME_PROTOCOL_OpenPGP)
-		e = e->next;
-	if (e == NULL || e->file_name == NULL)
+	e = openpgp_engine();
+	if (e == NULL)
 		return vk_pushfail(L, "gpg: gpgme knows of no gpg program");
 	lua_createtable(L, 0, 3);
 	lua_pushstring(L, e->file_name);
