@@ -12,7 +12,7 @@
 # Writes bench/results/bench.json, the PNG plots, and prints a table.
 # Needs root (sshd).  BENCH_MIB, BENCH_MEM_MIB ("1024 4096"),
 # BENCH_SITES, BENCH_JOBS, BENCH_SCALE_SITES, BENCH_SCALE_PER_SITE,
-# BENCH_REPEAT (3: rounds of the pipeline runs).
+# BENCH_REPEAT (5: rounds of the pipeline runs).
 set -eu
 cd "$(dirname "$0")"
 B=$(pwd)
@@ -24,7 +24,7 @@ NSITES=${BENCH_SITES:-200}
 JOBS=${BENCH_JOBS:-1 4 16}
 SCALE_SITES=${BENCH_SCALE_SITES:-500}
 PER_SITE=${BENCH_SCALE_PER_SITE:-20}
-REPEAT=${BENCH_REPEAT:-3}
+REPEAT=${BENCH_REPEAT:-5}
 W=$(mktemp -d /tmp/vakap-bench.XXXXXX)
 S3PIDS=
 cleanup() {
