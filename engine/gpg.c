@@ -51,6 +51,7 @@
 #define MAX_SIGS 8         /* signatures reported by decrypt */
 #define OUT_TARGET (64 * 1024)
 #define PASS_MAX 1024
+#define PASS_BUF (PASS_MAX + 2) /* and a newline, and its end */
 
 enum key_use { USE_ENCRYPT, USE_SIGN };
 
@@ -309,7 +310,7 @@ static int read_passphrase(const char *path, char **out, char *err,
 		         strerror(errno));
 		return -1;
 	}
-	buf = malloc(PASS_MAX + 1);
+	buf = malloc(PASS_BUF);
 	if (buf == NULL) {
 		close(fd);
 		snprintf(err, errlen, "gpg: out of memory");
@@ -322,7 +323,7 @@ static int read_passphrase(const char *path, char **out, char *err,
 			snprintf(err, errlen, "gpg: passphrase file %s: %s", path,
 			         strerror(errno));
 			close(fd);
-			explicit_bzero(buf, PASS_MAX + 1);
+			explicit_bzero(buf, PASS_BUF);
 			free(buf);
 			return -1;
 		}
@@ -454,7 +455,7 @@ static void io_event(void *data, gpgme_event_io_t type, void *type_data)
 static void forget_passphrase(struct gpg_filter *f)
 {
 	if (f->passphrase) {
-		explicit_bzero(f->passphrase, PASS_MAX + 1);
+		explicit_bzero(f->passphrase, PASS_BUF);
 		free(f->passphrase);
 	}
 	f->passphrase = NULL;
@@ -773,9 +774,9 @@ static int encrypt_argv(struct gpg_filter *f, const char *homedir,
 	/* the agent's cached passphrase, or the file's: never a prompt */
 	argv[n++] = "--pinentry-mode";
 	argv[n++] = f->passfile[0] ? "loopback" : "cancel";
-	if (f->passfile[0]) {
-		argv[n++] = "--passphrase-file";
-		argv[n++] = f->passfile;
+	if (f->passphrase) {
+		argv[n++] = "--passphrase-fd";
+		argv[n++] = "3";
 	}
 	if (!f->compress) {
 		argv[n++] = "--compress-algo";
@@ -893,8 +894,7 @@ static const char *opt_string(lua_State *L, int opts, const char *field)
 
 /* Set up a filter's passphrase and, to decrypt, its context and the data
  * objects gpgme moves the bytes through.  To encrypt, gpg runs as a
- * filter of its own and reads the passphrase file itself: it is only
- * checked here. */
+ * filter of its own and reads the passphrase from its fd 3. */
 static int filter_setup(struct gpg_filter *f, const char *homedir,
                         const char *passfile, char *err, size_t errlen)
 {
@@ -905,10 +905,8 @@ static int filter_setup(struct gpg_filter *f, const char *homedir,
 		if (read_passphrase(passfile, &f->passphrase, err, errlen) < 0)
 			return -1;
 	}
-	if (f->mode == GPG_ENCRYPT) {
-		forget_passphrase(f);
+	if (f->mode == GPG_ENCRYPT)
 		return use_homedir(homedir, err, errlen);
-	}
 	f->ctx = new_ctx(homedir, err, errlen);
 	if (f->ctx == NULL)
 		return -1;
@@ -1024,7 +1022,10 @@ static int l_encrypt(lua_State *L)
 		vk_fail(&f->s, "%s", err);
 		return 1;
 	}
-	vk_proc_filter(L, 1, argv); /* at 4, reading up */
+	if (f->passphrase) /* the line gpg reads on its fd 3 */
+		strcat(f->passphrase, "\n");
+	vk_proc_filter(L, 1, argv, f->passphrase); /* at 4, reading up */
+	forget_passphrase(f);
 	vk_stream_adopt(L, 3, 4);
 	lua_pop(L, 1);
 	return 1;

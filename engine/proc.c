@@ -252,10 +252,11 @@ static int resolve(const char *name, char *out, size_t len)
 
 /*
  * Start argv with the given ends of pipes as its stdin/stdout/stderr
- * (-1: /dev/null).  Returns 0, or an errno value.
+ * (-1: /dev/null), and fd3 as its fd 3 unless -1.  Returns 0, or an errno
+ * value.
  */
 static int start(struct child *c, char **argv, const struct spawn_opts *o,
-                 int in, int out, int err)
+                 int in, int out, int err, int fd3)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -286,6 +287,8 @@ static int start(struct child *c, char **argv, const struct spawn_opts *o,
 	else
 		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, err, 2);
+	if (fd3 >= 0)
+		posix_spawn_file_actions_adddup2(&fa, fd3, 3);
 	if (o->cwd)
 		posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
 	rc = posix_spawn(&c->pid, prog, &fa, &attr, argv,
@@ -455,20 +458,43 @@ static void close_pipe(int fds[2])
 	closefd(&fds[1]);
 }
 
+/* A pipe whose read end, fds[0], holds data and then its end (data fits
+ * in a pipe's buffer).  0, or an errno value. */
+static int pipe_of(const char *data, int fds[2])
+{
+	size_t len = strlen(data);
+	int rc = 0;
+
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return errno;
+	if (write(fds[1], data, len) != (ssize_t)len)
+		rc = errno ? errno : EIO;
+	closefd(&fds[1]);
+	if (rc != 0)
+		closefd(&fds[0]);
+	return rc;
+}
+
 /* Start argv with pipes to its stdout and stderr, and with input, to its
  * stdin (else /dev/null); our end of stdout is wide, and of stdin wide
- * and not blocking.  0, or an errno value. */
+ * and not blocking.  fd3_data: what its fd 3 reads, or NULL.  0, or an
+ * errno value. */
 static int start_piped(struct proc_stream *p, char **argv,
-                       const struct spawn_opts *o, int with_input)
+                       const struct spawn_opts *o, int with_input,
+                       const char *fd3_data)
 {
-	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, rc;
+	int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+	int fd3[2] = {-1, -1}, rc;
 
+	if (fd3_data && (rc = pipe_of(fd3_data, fd3)) != 0)
+		return rc;
 	if ((with_input && pipe2(in, O_CLOEXEC) != 0) ||
 	    pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
 		rc = errno;
 		close_pipe(in);
 		close_pipe(out);
 		close_pipe(err);
+		close_pipe(fd3);
 		return rc;
 	}
 	if (with_input) {
@@ -476,10 +502,11 @@ static int start_piped(struct proc_stream *p, char **argv,
 		(void)fcntl(in[1], F_SETFL, O_NONBLOCK);
 	}
 	(void)fcntl(out[0], F_SETPIPE_SZ, PIPE_WIDE);
-	rc = start(&p->c, argv, o, in[0], out[1], err[1]);
+	rc = start(&p->c, argv, o, in[0], out[1], err[1], fd3[0]);
 	closefd(&in[0]);
 	closefd(&out[1]);
 	closefd(&err[1]);
+	closefd(&fd3[0]);
 	p->c.in = in[1];
 	p->c.out = out[0];
 	p->c.err = err[0];
@@ -511,7 +538,7 @@ static int l_spawn(lua_State *L)
 	child_init(&p->c);
 	p->up_ended = 1;
 	opts_env(L, 2, &o);
-	rc = start_piped(p, argv, &o, 0);
+	rc = start_piped(p, argv, &o, 0, NULL);
 	free_strv(o.env);
 	if (rc != 0) {
 		vk_close(&p->s);
@@ -528,7 +555,8 @@ static int l_spawn(lua_State *L)
 /* Push the filter of argv over the stream at up_idx: opened and running,
  * or failed with why it could not start. */
 static struct proc_stream *push_filter(lua_State *L, int up_idx, char **argv,
-                                       const struct spawn_opts *o)
+                                       const struct spawn_opts *o,
+                                       const char *fd3_data)
 {
 	struct proc_stream *p;
 	int rc;
@@ -544,17 +572,18 @@ static struct proc_stream *push_filter(lua_State *L, int up_idx, char **argv,
 		vk_fail(&p->s, "out of memory");
 		return p;
 	}
-	rc = start_piped(p, argv, o, 1);
+	rc = start_piped(p, argv, o, 1, fd3_data);
 	if (rc != 0)
 		vk_fail(&p->s, "cannot run %s: %s", argv[0], strerror(rc));
 	return p;
 }
 
-struct vk_stream *vk_proc_filter(lua_State *L, int up_idx, char **argv)
+struct vk_stream *vk_proc_filter(lua_State *L, int up_idx, char **argv,
+                                 const char *fd3_data)
 {
 	struct spawn_opts o = {NULL, NULL};
 
-	return &push_filter(L, up_idx, argv, &o)->s;
+	return &push_filter(L, up_idx, argv, &o, fd3_data)->s;
 }
 
 int vk_proc_filter_ran(struct vk_stream *s, const char **tail)
@@ -579,7 +608,7 @@ static int l_filter(lua_State *L)
 	check_opts(L, 3, &o);
 	argv = check_argv(L, 2);
 	opts_env(L, 3, &o);
-	push_filter(L, 1, argv, &o);
+	push_filter(L, 1, argv, &o, NULL);
 	free_strv(argv);
 	free_strv(o.env);
 	return 1;
@@ -660,7 +689,7 @@ static int l_feed(lua_State *L)
 		return vk_pushfail(L, "cannot run: %s", strerror(rc));
 	}
 	/* stdout and stderr both go to the kept tail */
-	rc = start(&f.c, argv, &o, in[0], errp[1], errp[1]);
+	rc = start(&f.c, argv, &o, in[0], errp[1], errp[1], -1);
 	close(in[0]);
 	close(errp[1]);
 	f.c.in = in[1];

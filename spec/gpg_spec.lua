@@ -98,6 +98,15 @@ describe("gpg", function()
 			assert.truthy(status:find("VALIDSIG " .. keys.signer, 1, true))
 		end)
 
+		it("takes the passphrase file's first line, whatever its line end", function()
+			local crlf = tmpdir.write(dir, "passphrase-crlf", slurp(passfile):gsub("\n", "\r\n"))
+			forget()
+			local s = encrypt("signed\n", { recipients = { keys.alice }, sign = keys.signer,
+				passphrase_file = crlf })
+			assert(store(s))
+			assert.equal(keys.signer, s:info().signer)
+		end)
+
 		it("a wrong passphrase fails, naming the file", function()
 			local bad = tmpdir.write(dir, "bad-passphrase", "not it\n")
 			forget()
