@@ -181,16 +181,7 @@ same_db "it is unchanged" blog blog_target
 # Over SSH: every database dumped on the site's host, reloaded here with
 # the mysql client alone, and restored through the host by vakap.
 start_sshd
-cat > "$T/cfg/sites.d/remote.lua" <<LUA
-site "remote" {
-  host = "$SSH_HOST",
-  mysql { all = true, socket = "$S" },
-}
-LUA
-run hostkeys --accept-new remote
-expect_code "the host's key is recorded" 0
-run backup remote
-expect_code "a backup of every database over SSH succeeds" 0
+backup_remote "mysql { all = true, socket = \"$S\" }"
 for db in shop blog; do
 	o=$(ls "$B"/remote/mysql/$db/*.sql.zst 2>/dev/null | head -1)
 	sql -e "CREATE DATABASE ${db}_ssh"

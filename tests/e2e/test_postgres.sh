@@ -157,16 +157,7 @@ contains "a plain dump's completion line is found" "complete" "$OUT"
 # Over SSH: every database and the globals dumped on the site's host,
 # reloaded here with pg_restore alone, and restored through the host.
 start_sshd
-cat > "$T/cfg/sites.d/remote.lua" <<LUA
-site "remote" {
-  host = "$SSH_HOST",
-  postgres { all = true, as_user = "postgres", host = "$PG_SOCKET_DIR", port = $PG_PORT },
-}
-LUA
-run hostkeys --accept-new remote
-expect_code "the host's key is recorded" 0
-run backup remote
-expect_code "a backup of every database over SSH succeeds" 0
+backup_remote "postgres { all = true, as_user = \"postgres\", host = \"$PG_SOCKET_DIR\", port = $PG_PORT }"
 for db in shop blog; do
 	o=$(ls "$B"/remote/postgres/$db/*.dump 2>/dev/null | head -1)
 	q -c "CREATE DATABASE ${db}_ssh"

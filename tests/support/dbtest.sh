@@ -37,6 +37,21 @@ start_sshd() {
 	SSH_HOST=root@127.0.0.1:$port
 }
 
+# backup_remote "COMPONENT { ... }": the site "remote", on the host of
+# start_sshd, with that component: its host key recorded, then backed up
+backup_remote() {
+	cat > "$T/cfg/sites.d/remote.lua" <<LUA
+site "remote" {
+  host = "$SSH_HOST",
+  $1,
+}
+LUA
+	run hostkeys --accept-new remote
+	expect_code "the host's key is recorded" 0
+	run backup remote
+	expect_code "a backup of every database over SSH succeeds" 0
+}
+
 # same_db NAME SOURCE COPY [SKIP]: COPY has what SOURCE has, by the test's
 # fingerprint DB [SKIP]
 same_db() {
