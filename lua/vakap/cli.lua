@@ -4,6 +4,7 @@
 -- 130 interrupted.
 local argparse = require "argparse"
 local api = require "vakap.api"
+local backups = require "vakap.backups"
 local catalog = require "vakap.catalog"
 local config = require "vakap.config"
 local filter = require "vakap.filter"
@@ -277,7 +278,7 @@ local function cmd_url(cfg, a)
 	end
 	local comp = catalog.scan(site.name, entries).components[cname]
 	if comp and pname then comp = comp.parts[pname] end
-	local chosen = comp and require("vakap.backups").pick(comp, at)
+	local chosen = comp and backups.pick(comp, at)
 	if not (chosen and chosen.data) then
 		io.stderr:write(("vakap: no backup of %s/%s at or before %s\n"):format(site.name, a.component, util.iso(at)))
 		return 1
