@@ -1,7 +1,9 @@
 # vakap — see README.md.  `make deps` once (as root), then `make`,
 # `make demo`, `make test`.
 
-PKGS     := lua5.4 libarchive libzstd zlib libcrypto gpgme gpg-error libcurl expat libssh
+# What the primitives link against; and Lua, which the binary embeds.
+LIB_PKGS := libarchive libzstd zlib libcrypto gpgme gpg-error libcurl expat libssh
+PKGS     := lua5.4 $(LIB_PKGS)
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
@@ -11,12 +13,11 @@ ALL_CFLAGS = $(WARN) $(CFLAGS) $(PKG_CFLAGS) -Iengine -Ibuild
 LDLIBS   := $(PKG_LIBS) -lm
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-# The primitives: one file each, each a Lua module vakap.<name>.
-PRIMS    := stream proc fs worker compress hash tar gpg s3 ssh
-# Objects the primitives need besides their own (no luaopen of their own).
-EXTRA    := s3sign ahead
-OBJS     := $(PRIMS) $(EXTRA)
-PRIM_SRC := $(OBJS:%=engine/%.c)
+# The engine: every C file under engine/ but main.c (the primitives are
+# listed once, in engine/engine.h; each may span a folder, engine/s3/).
+ENGINE_SRC := $(filter-out engine/main.c,$(sort $(wildcard engine/*.c engine/*/*.c)))
+ENGINE_HDR := $(wildcard engine/*.h engine/*/*.h)
+OBJS     := $(ENGINE_SRC:engine/%.c=%)
 LUA_SRC  := $(shell find lua -name '*.lua' | sort)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNITS    := $(UNIT_SRC:tests/unit/%.c=%)
@@ -33,11 +34,14 @@ build build/plain build/asan build/pic:
 build/luasrc.c: tools/bin2c.lua $(LUA_SRC) VERSION | build
 	lua5.4 tools/bin2c.lua $(VERSION) $(LUA_SRC) > $@.tmp && mv $@.tmp $@
 
-build/plain/%.o: engine/%.c engine/*.h | build/plain
+build/plain/%.o: engine/%.c $(ENGINE_HDR) | build/plain
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
-build/asan/%.o: engine/%.c engine/*.h | build/asan
+build/asan/%.o: engine/%.c $(ENGINE_HDR) | build/asan
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(SAN) -c $< -o $@
-build/pic/%.o: engine/%.c engine/*.h | build/pic
+build/pic/%.o: engine/%.c $(ENGINE_HDR) | build/pic
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -fPIC -c $< -o $@
 
 build/plain/luasrc.o: build/luasrc.c | build/plain
@@ -54,7 +58,7 @@ build/vakap-asan: $(OBJS:%=build/asan/%.o) build/asan/main.o build/asan/luasrc.o
 # The primitives as one Lua C library, for the busted specs run by lua5.4,
 # which provides Lua itself.
 build/vakap.so: $(OBJS:%=build/pic/%.o)
-	$(CC) -shared $^ -o $@ $(shell pkg-config --libs libarchive libzstd zlib libcrypto gpgme gpg-error libcurl expat libssh)
+	$(CC) -shared $^ -o $@ $(shell pkg-config --libs $(LIB_PKGS))
 
 build/asan/test_%: tests/unit/test_%.c tests/unit/harness.h $(OBJS:%=build/asan/%.o)
 	$(CC) $(ALL_CFLAGS) $(SAN) $< $(OBJS:%=build/asan/%.o) -o $@ $(LDLIBS) -lcmocka

@@ -320,6 +320,25 @@ static void holder_of(int fd, char *buf, size_t len)
 	buf[strcspn(buf, "\n")] = '\0';
 }
 
+/* The one release of a lock: the lock goes with the descriptor. */
+static void lock_release(struct lock *lk)
+{
+	if (lk->fd >= 0)
+		close(lk->fd);
+	lk->fd = -1;
+}
+
+/* A lock that could not be taken whole is not kept: fail, message. */
+static int lock_give_up(lua_State *L, struct lock *lk, const char *what,
+                        const char *path)
+{
+	int e = errno;
+
+	lock_release(lk);
+	errno = e;
+	return fail_errno(L, what, path);
+}
+
 /* lua: fs.lock(path [, wait_seconds=0 [, who]]) -> lock | fail, message
  *      An exclusive lock on path (created if missing), held until
  *      lock:release(), its collection, or the process's end (a holder that
@@ -331,9 +350,11 @@ static int l_lock(lua_State *L)
 	const char *path = luaL_checkstring(L, 1);
 	lua_Number wait = luaL_optnumber(L, 2, 0);
 	const char *who = luaL_optstring(L, 3, "");
-	struct timespec start, now, nap = {0, 100 * 1000 * 1000};
+	struct timespec nap = {0, 100 * 1000 * 1000};
+	double start = vk_clock();
 	struct lock *lk;
 	char holder[256];
+	int r;
 
 	lk = lua_newuserdatauv(L, sizeof *lk, 0);
 	lk->fd = -1;
@@ -341,42 +362,36 @@ static int l_lock(lua_State *L)
 	lk->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (lk->fd < 0)
 		return fail_errno(L, "cannot open the lock", path);
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (flock(lk->fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno != EWOULDBLOCK && errno != EINTR)
-			return fail_errno(L, "cannot lock", path);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (vk_interrupted || (lua_Number)(now.tv_sec - start.tv_sec) >= wait) {
+			return lock_give_up(L, lk, "cannot lock", path);
+		if (vk_interrupted || vk_clock() - start >= wait) {
 			holder_of(lk->fd, holder, sizeof holder);
-			close(lk->fd);
-			lk->fd = -1;
+			lock_release(lk);
 			return vk_pushfail(L, "%s is locked by another run%s%s%s",
 			                   path, holder[0] ? " (" : "", holder,
 			                   holder[0] ? ")" : "");
 		}
 		nanosleep(&nap, NULL);
 	}
-	if (ftruncate(lk->fd, 0) != 0 || pwrite(lk->fd, who, strlen(who), 0) < 0)
-		return fail_errno(L, "cannot write the lock", path);
+	r = ftruncate(lk->fd, 0);
+	if (r != 0 || pwrite(lk->fd, who, strlen(who), 0) < 0)
+		return lock_give_up(L, lk, "cannot write the lock", path);
 	return 1;
 }
 
-static int lock_release(lua_State *L)
+static int l_lock_release(lua_State *L)
 {
-	struct lock *lk = luaL_checkudata(L, 1, LOCK_MT);
-
-	if (lk->fd >= 0)
-		close(lk->fd); /* the lock goes with the descriptor */
-	lk->fd = -1;
+	lock_release(luaL_checkudata(L, 1, LOCK_MT));
 	return 0;
 }
 
 static const luaL_Reg lock_meta[] = {
-	{"__gc", lock_release}, {"__close", lock_release}, {NULL, NULL},
+	{"__gc", l_lock_release}, {"__close", l_lock_release}, {NULL, NULL},
 };
 
 static const luaL_Reg lock_methods[] = {
-	{"release", lock_release}, {NULL, NULL},
+	{"release", l_lock_release}, {NULL, NULL},
 };
 
 static const luaL_Reg funcs[] = {

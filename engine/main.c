@@ -24,19 +24,6 @@
 #include "luamods.h"
 #include "stream.h"
 
-static const luaL_Reg primitives[] = {
-	{"vakap.stream", luaopen_vakap_stream},
-	{"vakap.proc", luaopen_vakap_proc},
-	{"vakap.fs", luaopen_vakap_fs},
-	{"vakap.worker", luaopen_vakap_worker},
-	{"vakap.compress", luaopen_vakap_compress},
-	{"vakap.hash", luaopen_vakap_hash},
-	{"vakap.tar", luaopen_vakap_tar},
-	{"vakap.gpg", luaopen_vakap_gpg},
-	{"vakap.s3", luaopen_vakap_s3},
-	{"vakap.ssh", luaopen_vakap_ssh},
-	{NULL, NULL},
-};
 
 static void on_signal(int sig)
 {
@@ -77,15 +64,11 @@ static int load_embedded(lua_State *L)
 
 static void install_library(lua_State *L)
 {
-	const luaL_Reg *r;
 	const struct vk_luamod *m;
 	const char *dir = getenv("VAKAP_LUA_DIR");
 
+	vk_preload_primitives(L);
 	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-	for (r = primitives; r->name; r++) {
-		lua_pushcfunction(L, r->func);
-		lua_setfield(L, -2, r->name);
-	}
 	if (dir == NULL || *dir == '\0') {
 		for (m = vk_luamods; m->name; m++) {
 			lua_pushlightuserdata(L, (void *)m);

@@ -743,10 +743,7 @@ static int l_isatty(lua_State *L)
 /* lua: proc.clock() -> seconds on a monotonic clock, with a fraction */
 static int l_clock(lua_State *L)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	lua_pushnumber(L, (lua_Number)ts.tv_sec + ts.tv_nsec / 1e9);
+	lua_pushnumber(L, vk_clock());
 	return 1;
 }
 

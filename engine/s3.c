@@ -201,7 +201,7 @@ struct xml_doc {
 	struct xml_node *v;
 	size_t n, cap;
 	char root[64];
-	struct sbuf path, text;
+	struct vk_buf path, text;
 	int oom;
 };
 
@@ -214,8 +214,8 @@ static void xml_free(struct xml_doc *d)
 		free(d->v[i].text);
 	}
 	free(d->v);
-	sb_free(&d->path);
-	sb_free(&d->text);
+	vk_buf_free(&d->path);
+	vk_buf_free(&d->text);
 	memset(d, 0, sizeof *d);
 }
 
@@ -227,7 +227,7 @@ static void XMLCALL xml_start(void *ud, const XML_Char *name,
 	(void)attrs;
 	if (d->path.len == 0)
 		msgf(d->root, sizeof d->root, "%s", name);
-	if (sb_printf(&d->path, "/%s", name) != 0)
+	if (vk_buf_printf(&d->path, "/%s", name) != 0)
 		d->oom = 1;
 	d->text.len = 0;
 	if (d->text.p)
@@ -238,7 +238,7 @@ static void XMLCALL xml_chars(void *ud, const XML_Char *s, int len)
 {
 	struct xml_doc *d = ud;
 
-	if (sb_add(&d->text, s, (size_t)len) != 0)
+	if (vk_buf_add(&d->text, s, (size_t)len) != 0)
 		d->oom = 1;
 }
 
@@ -327,7 +327,7 @@ struct request {
 
 struct response {
 	long status;
-	struct sbuf body;
+	struct vk_buf body;
 	char etag[128];
 	long long length;
 	char last_modified[64];
@@ -379,7 +379,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
 		rs->too_large = 1;
 		return 0;
 	}
-	if (sb_add(&rs->body, p, size * n) != 0)
+	if (vk_buf_add(&rs->body, p, size * n) != 0)
 		return 0;
 	return size * n;
 }
@@ -421,27 +421,19 @@ struct xfer {
 	double last;        /* when they last changed */
 };
 
-static double monotonic(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void xfer_start(struct xfer *x, long stall, int cleanup)
 {
 	memset(x, 0, sizeof *x);
 	x->stall = stall;
 	x->cleanup = cleanup;
-	x->last = monotonic();
+	x->last = vk_clock();
 }
 
 static int on_progress(void *ud, curl_off_t dlt, curl_off_t dln,
                        curl_off_t ult, curl_off_t uln)
 {
 	struct xfer *x = ud;
-	double now = monotonic();
+	double now = vk_clock();
 
 	(void)dlt, (void)ult;
 	if (vk_interrupted && !x->cleanup)
@@ -606,23 +598,23 @@ static int run_transfer(CURLM *m, CURL *e, int cleanup, CURLcode *rc)
 }
 
 /* The path part of a URL: "/bucket/key" or "/key", encoded. */
-static int object_path(struct client *c, const char *key, struct sbuf *out)
+static int object_path(struct client *c, const char *key, struct vk_buf *out)
 {
-	if (c->path_style && (sb_adds(out, "/") != 0 ||
+	if (c->path_style && (vk_buf_adds(out, "/") != 0 ||
 	                      s3_uri_encode(out, c->bucket, strlen(c->bucket),
 	                                    0) != 0))
 		return -1;
 	if (key == NULL)
-		return c->path_style ? 0 : sb_adds(out, "/");
-	return sb_adds(out, "/") != 0 ||
+		return c->path_style ? 0 : vk_buf_adds(out, "/");
+	return vk_buf_adds(out, "/") != 0 ||
 	       s3_uri_encode(out, key, strlen(key), 1) != 0 ? -1 : 0;
 }
 
-static int request_host(struct client *c, struct sbuf *out)
+static int request_host(struct client *c, struct vk_buf *out)
 {
 	if (c->path_style)
-		return sb_adds(out, c->hostport);
-	return sb_printf(out, "%s.%s", c->bucket, c->hostport);
+		return vk_buf_adds(out, c->hostport);
+	return vk_buf_printf(out, "%s.%s", c->bucket, c->hostport);
 }
 
 /* The signed headers of a request, as a curl list (NULL: out of memory). */
@@ -637,7 +629,7 @@ static struct curl_slist *signed_headers(struct client *c, const char *method,
 	struct s3_sign_input in;
 	struct s3_signature sig;
 	struct curl_slist *list = NULL, *l;
-	struct sbuf line = {0};
+	struct vk_buf line = {0};
 	char now[17];
 	size_t n = 0, i;
 	int ok = 1;
@@ -667,9 +659,9 @@ static struct curl_slist *signed_headers(struct client *c, const char *method,
 	for (i = 0; ok && i <= n; i++) {
 		line.len = 0;
 		if (i < n)
-			ok = sb_printf(&line, "%s: %s", h[i].name, h[i].value) == 0;
+			ok = vk_buf_printf(&line, "%s: %s", h[i].name, h[i].value) == 0;
 		else
-			ok = sb_printf(&line, "Authorization: %s",
+			ok = vk_buf_printf(&line, "Authorization: %s",
 			               sig.authorization.p) == 0;
 		if (ok && (l = curl_slist_append(list, line.p)) != NULL)
 			list = l;
@@ -682,7 +674,7 @@ static struct curl_slist *signed_headers(struct client *c, const char *method,
 	else
 		ok = 0;
 	s3_wipe(line.p, line.len);
-	sb_free(&line);
+	vk_buf_free(&line);
 	s3_signature_free(&sig);
 	if (!ok) {
 		curl_slist_free_all(list);
@@ -703,11 +695,11 @@ static void common_options(struct client *c, CURL *e, struct xfer *x)
 }
 
 static int build_url(struct client *c, const char *host, const char *path,
-                     const char *query, struct sbuf *url)
+                     const char *query, struct vk_buf *url)
 {
-	if (sb_printf(url, "%s://%s%s", c->scheme, host, path) != 0)
+	if (vk_buf_printf(url, "%s://%s%s", c->scheme, host, path) != 0)
 		return -1;
-	if (query && *query && sb_printf(url, "?%s", query) != 0)
+	if (query && *query && vk_buf_printf(url, "?%s", query) != 0)
 		return -1;
 	return 0;
 }
@@ -726,7 +718,7 @@ static void count(struct client *c, enum op op)
 static int s3_request(struct client *c, const struct request *rq,
                       struct response *rs, char *err, size_t errlen)
 {
-	struct sbuf path = {0}, query = {0}, host = {0}, url = {0};
+	struct vk_buf path = {0}, query = {0}, host = {0}, url = {0};
 	char payload_hash[65], md5[25];
 	struct s3_header extra[4];
 	size_t nextra = 0;
@@ -735,7 +727,7 @@ static int s3_request(struct client *c, const struct request *rq,
 
 	memset(rs, 0, sizeof *rs);
 	rs->length = -1;
-	if (object_path(c, rq->key, &path) != 0 || sb_adds(&path, "") != 0 ||
+	if (object_path(c, rq->key, &path) != 0 || vk_buf_adds(&path, "") != 0 ||
 	    s3_canonical_query(&query, rq->query) != 0 ||
 	    request_host(c, &host) != 0 ||
 	    build_url(c, host.p, path.p, query.p, &url) != 0) {
@@ -778,7 +770,7 @@ static int s3_request(struct client *c, const struct request *rq,
 			msgf(err, errlen, "s3: %s: out of memory", rq->what);
 			break;
 		}
-		sb_free(&rs->body);
+		vk_buf_free(&rs->body);
 		rs->status = 0;
 		rs->too_large = 0;
 		rs->upload = rq->body;
@@ -856,16 +848,16 @@ static int s3_request(struct client *c, const struct request *rq,
 		}
 	}
 done:
-	sb_free(&path);
-	sb_free(&query);
-	sb_free(&host);
-	sb_free(&url);
+	vk_buf_free(&path);
+	vk_buf_free(&query);
+	vk_buf_free(&host);
+	vk_buf_free(&url);
 	return rc;
 }
 
 static void response_free(struct response *rs)
 {
-	sb_free(&rs->body);
+	vk_buf_free(&rs->body);
 }
 
 /* s3_request, and its answer read as XML whose root element is `root` (any
@@ -1154,7 +1146,7 @@ static int flush_part(struct upload *u)
 {
 	struct request rq = {0};
 	struct response rs;
-	struct sbuf q = {0};
+	struct vk_buf q = {0};
 	char what[WHAT_LEN];
 	int part = u->nparts + 1;
 
@@ -1173,9 +1165,9 @@ static int flush_part(struct upload *u)
 		}
 		u->etags = e;
 	}
-	if (sb_printf(&q, "partNumber=%d&uploadId=", part) != 0 ||
+	if (vk_buf_printf(&q, "partNumber=%d&uploadId=", part) != 0 ||
 	    s3_uri_encode(&q, u->upload_id, strlen(u->upload_id), 0) != 0) {
-		sb_free(&q);
+		vk_buf_free(&q);
 		msgf(u->err, sizeof u->err, "s3: out of memory");
 		return -1;
 	}
@@ -1190,10 +1182,10 @@ static int flush_part(struct upload *u)
 	rq.what = what;
 	if (s3_request(u->c, &rq, &rs, u->err, sizeof u->err) != 0) {
 		response_free(&rs);
-		sb_free(&q);
+		vk_buf_free(&q);
 		return -1;
 	}
-	sb_free(&q);
+	vk_buf_free(&q);
 	response_free(&rs);
 	if (rs.etag[0] == '\0') {
 		msgf(u->err, sizeof u->err, "s3: %s: no ETag in the answer",
@@ -1257,22 +1249,22 @@ static int upload_write(void *ctx, const void *data, size_t n, char *errbuf,
 static int complete(struct upload *u)
 {
 	struct request rq = {0};
-	struct sbuf body = {0}, q = {0};
+	struct vk_buf body = {0}, q = {0};
 	struct xml_doc d;
 	const char *etag;
 	char what[WHAT_LEN];
 	int i, rc = -1;
 
-	if (sb_adds(&body, "<CompleteMultipartUpload>") != 0)
+	if (vk_buf_adds(&body, "<CompleteMultipartUpload>") != 0)
 		goto oom;
 	for (i = 0; i < u->nparts; i++)
-		if (sb_printf(&body, "<Part><PartNumber>%d</PartNumber><ETag>\"",
+		if (vk_buf_printf(&body, "<Part><PartNumber>%d</PartNumber><ETag>\"",
 		              i + 1) != 0 ||
-		    sb_add_xml(&body, u->etags[i]) != 0 ||
-		    sb_adds(&body, "\"</ETag></Part>") != 0)
+		    vk_buf_add_xml(&body, u->etags[i]) != 0 ||
+		    vk_buf_adds(&body, "\"</ETag></Part>") != 0)
 			goto oom;
-	if (sb_adds(&body, "</CompleteMultipartUpload>") != 0 ||
-	    sb_adds(&q, "uploadId=") != 0 ||
+	if (vk_buf_adds(&body, "</CompleteMultipartUpload>") != 0 ||
+	    vk_buf_adds(&q, "uploadId=") != 0 ||
 	    s3_uri_encode(&q, u->upload_id, strlen(u->upload_id), 0) != 0)
 		goto oom;
 	msgf(what, sizeof what, "%s (completing the multipart upload)",
@@ -1297,12 +1289,12 @@ static int complete(struct upload *u)
 		xml_free(&d);
 		rc = 0;
 	}
-	sb_free(&body);
-	sb_free(&q);
+	vk_buf_free(&body);
+	vk_buf_free(&q);
 	return rc;
 oom:
-	sb_free(&body);
-	sb_free(&q);
+	vk_buf_free(&body);
+	vk_buf_free(&q);
 	msgf(u->err, sizeof u->err, "s3: out of memory");
 	return -1;
 }
@@ -1313,14 +1305,14 @@ static void abort_upload(struct upload *u)
 {
 	struct request rq = {0};
 	struct response rs;
-	struct sbuf q = {0};
+	struct vk_buf q = {0};
 	char what[WHAT_LEN], err[ERR_LEN];
 
 	if (u->upload_id == NULL)
 		return;
-	if (sb_adds(&q, "uploadId=") != 0 ||
+	if (vk_buf_adds(&q, "uploadId=") != 0 ||
 	    s3_uri_encode(&q, u->upload_id, strlen(u->upload_id), 0) != 0) {
-		sb_free(&q);
+		vk_buf_free(&q);
 		return;
 	}
 	msgf(what, sizeof what, "%s (aborting the multipart upload)",
@@ -1337,7 +1329,7 @@ static void abort_upload(struct upload *u)
 		     "id %s is left: c:uploads() lists it)", err, u->upload_id);
 	}
 	response_free(&rs);
-	sb_free(&q);
+	vk_buf_free(&q);
 }
 
 static int single_put(struct upload *u, const char *data, size_t len)
@@ -1626,7 +1618,7 @@ static void get_stop(struct get_source *g)
 static int get_start(struct get_source *g, char *err, size_t errlen)
 {
 	struct client *c = g->c;
-	struct sbuf path = {0}, host = {0}, url = {0}, range = {0};
+	struct vk_buf path = {0}, host = {0}, url = {0}, range = {0};
 	struct s3_header extra[2];
 	size_t nextra = 0;
 	char payload[65];
@@ -1639,7 +1631,7 @@ static int get_start(struct get_source *g, char *err, size_t errlen)
 	}
 	s3_sha256_hex("", 0, payload);
 	if (g->received > 0) {
-		if (sb_printf(&range, "bytes=%llu-",
+		if (vk_buf_printf(&range, "bytes=%llu-",
 		              (unsigned long long)g->received) != 0)
 			goto done;
 		extra[nextra++] = (struct s3_header){"Range", range.p};
@@ -1653,7 +1645,7 @@ static int get_start(struct get_source *g, char *err, size_t errlen)
 	                         nextra);
 	if (g->hdrs == NULL)
 		goto done;
-	sb_free(&g->rs.body);
+	vk_buf_free(&g->rs.body);
 	g->rs.etag[0] = g->rs.last_modified[0] = '\0';
 	g->rs.length = -1;
 	g->rs.too_large = 0;
@@ -1678,10 +1670,10 @@ static int get_start(struct get_source *g, char *err, size_t errlen)
 done:
 	if (rc != 0 && err[0] == '\0')
 		msgf(err, errlen, "s3: %s: out of memory", g->what);
-	sb_free(&path);
-	sb_free(&host);
-	sb_free(&url);
-	sb_free(&range);
+	vk_buf_free(&path);
+	vk_buf_free(&host);
+	vk_buf_free(&url);
+	vk_buf_free(&range);
 	return rc;
 }
 
@@ -1788,7 +1780,7 @@ static ssize_t get_read(struct vk_stream *s, void *buf, size_t n)
 				g->paused = 0;
 				curl_easy_pause(g->easy, CURLPAUSE_CONT);
 				g->x.paused = g->paused;
-				g->x.last = monotonic();
+				g->x.last = vk_clock();
 			}
 			return (ssize_t)k;
 		}
@@ -1828,7 +1820,7 @@ static void get_release(struct vk_stream *s)
 	free(g->buf);
 	free(g->key);
 	g->buf = g->key = NULL;
-	sb_free(&g->rs.body);
+	vk_buf_free(&g->rs.body);
 }
 
 static void get_info(struct vk_stream *s, lua_State *L)
@@ -1956,11 +1948,11 @@ static int m_head(lua_State *L)
 
 /* ---- list ---- */
 
-static int add_param(struct sbuf *q, const char *name, const char *value)
+static int add_param(struct vk_buf *q, const char *name, const char *value)
 {
 	if (value == NULL)
 		return 0;
-	return sb_printf(q, "%s%s=", q->len ? "&" : "", name) != 0 ||
+	return vk_buf_printf(q, "%s%s=", q->len ? "&" : "", name) != 0 ||
 	               s3_uri_encode(q, value, strlen(value), 0) != 0
 	           ? -1
 	           : 0;
@@ -2084,7 +2076,7 @@ static int m_list(lua_State *L)
 	prefixes = lua_gettop(L);
 	for (;;) {
 		struct request rq = {0};
-		struct sbuf q = {0};
+		struct vk_buf q = {0};
 		struct xml_doc d;
 		const char *trunc, *next;
 		int rc;
@@ -2097,7 +2089,7 @@ static int m_list(lua_State *L)
 		    add_param(&q, "delimiter", delimiter) != 0 ||
 		    add_param(&q, "continuation-token", token) != 0 ||
 		    add_param(&q, "start-after", token ? NULL : start_after) != 0) {
-			sb_free(&q);
+			vk_buf_free(&q);
 			free(token);
 			return vk_pushfail(L, "s3: %s: out of memory", what);
 		}
@@ -2108,7 +2100,7 @@ static int m_list(lua_State *L)
 		free(token);
 		token = NULL;
 		rc = request_xml(c, &rq, "ListBucketResult", &d, err, sizeof err);
-		sb_free(&q);
+		vk_buf_free(&q);
 		if (rc != 0)
 			return vk_pushfail(L, "%s", err);
 		push_records(L, objs, &d, "/ListBucketResult/Contents",
@@ -2155,7 +2147,7 @@ static int m_delete(lua_State *L)
 	for (first = 1; first <= n; first += DELETE_BATCH) {
 		lua_Integer last = first + DELETE_BATCH - 1;
 		struct request rq = {0};
-		struct sbuf body = {0};
+		struct vk_buf body = {0};
 		struct xml_doc d;
 		lua_Integer batch_err;
 		int rc;
@@ -2164,16 +2156,16 @@ static int m_delete(lua_State *L)
 			last = n;
 		msgf(what, sizeof what, "DELETE s3://%s (%d keys)", c->bucket,
 		     (int)(last - first + 1));
-		sb_adds(&body, "<Delete><Quiet>true</Quiet>");
+		vk_buf_adds(&body, "<Delete><Quiet>true</Quiet>");
 		for (i = first; i <= last; i++) {
 			lua_rawgeti(L, 2, i);
-			sb_adds(&body, "<Object><Key>");
-			sb_add_xml(&body, lua_tostring(L, -1));
-			sb_adds(&body, "</Key></Object>");
+			vk_buf_adds(&body, "<Object><Key>");
+			vk_buf_add_xml(&body, lua_tostring(L, -1));
+			vk_buf_adds(&body, "</Key></Object>");
 			lua_pop(L, 1);
 		}
-		if (sb_adds(&body, "</Delete>") != 0) {
-			sb_free(&body);
+		if (vk_buf_adds(&body, "</Delete>") != 0) {
+			vk_buf_free(&body);
 			return vk_pushfail(L, "s3: %s: out of memory", what);
 		}
 		rq.op = OP_DELETE;
@@ -2185,7 +2177,7 @@ static int m_delete(lua_State *L)
 		rq.content_type = "application/xml";
 		rq.what = what;
 		rc = request_xml(c, &rq, "DeleteResult", &d, err, sizeof err);
-		sb_free(&body);
+		vk_buf_free(&body);
 		if (rc != 0)
 			return vk_pushfail(L, "%s", err);
 		batch_err = push_records(L, lua_gettop(L), &d, "/DeleteResult/Error",
@@ -2215,7 +2207,7 @@ static int m_uploads(lua_State *L)
 	lua_newtable(L);
 	for (;;) {
 		struct request rq = {0};
-		struct sbuf q = {0};
+		struct vk_buf q = {0};
 		struct xml_doc d;
 		const char *trunc;
 		int rc;
@@ -2224,7 +2216,7 @@ static int m_uploads(lua_State *L)
 		    add_param(&q, "prefix", prefix) != 0 ||
 		    add_param(&q, "key-marker", key_marker) != 0 ||
 		    add_param(&q, "upload-id-marker", id_marker) != 0) {
-			sb_free(&q);
+			vk_buf_free(&q);
 			free(key_marker);
 			free(id_marker);
 			return vk_pushfail(L, "s3: %s: out of memory", what);
@@ -2238,7 +2230,7 @@ static int m_uploads(lua_State *L)
 		rq.what = what;
 		rc = request_xml(c, &rq, "ListMultipartUploadsResult", &d, err,
 		                 sizeof err);
-		sb_free(&q);
+		vk_buf_free(&q);
 		if (rc != 0)
 			return vk_pushfail(L, "%s", err);
 		push_records(L, lua_gettop(L), &d, "/ListMultipartUploadsResult/Upload",
@@ -2272,13 +2264,13 @@ static int m_abort(lua_State *L)
 	const char *id = luaL_checkstring(L, 3);
 	struct request rq = {0};
 	struct response rs;
-	struct sbuf q = {0};
+	struct vk_buf q = {0};
 	char what[WHAT_LEN], err[ERR_LEN];
 	int rc;
 
 	what_of(c, "ABORT", key, what, sizeof what);
 	if (add_param(&q, "uploadId", id) != 0) {
-		sb_free(&q);
+		vk_buf_free(&q);
 		return vk_pushfail(L, "s3: %s: out of memory", what);
 	}
 	rq.op = OP_ABORT;
@@ -2287,7 +2279,7 @@ static int m_abort(lua_State *L)
 	rq.query = q.p;
 	rq.what = what;
 	rc = s3_request(c, &rq, &rs, err, sizeof err);
-	sb_free(&q);
+	vk_buf_free(&q);
 	response_free(&rs);
 	if (rc != 0)
 		return vk_pushfail(L, "%s", err);
@@ -2307,7 +2299,7 @@ static int m_presign(lua_State *L)
 	lua_Integer expires = luaL_checkinteger(L, 4);
 	const char *t = luaL_optstring(L, 5, NULL);
 	struct s3_presign_input in;
-	struct sbuf path = {0}, host = {0}, q = {0};
+	struct vk_buf path = {0}, host = {0}, q = {0};
 	char now[17];
 
 	luaL_argcheck(L, expires >= 1 && expires <= 604800, 4,
@@ -2325,22 +2317,22 @@ static int m_presign(lua_State *L)
 	in.time = t;
 	in.expires = (long)expires;
 	if (object_path(c, key, &path) != 0 || request_host(c, &host) != 0) {
-		sb_free(&path);
-		sb_free(&host);
+		vk_buf_free(&path);
+		vk_buf_free(&host);
 		return luaL_error(L, "s3: out of memory");
 	}
 	in.path = path.p;
 	in.host = host.p;
 	if (s3_presign(&in, &q) != 0) {
-		sb_free(&path);
-		sb_free(&host);
-		sb_free(&q);
+		vk_buf_free(&path);
+		vk_buf_free(&host);
+		vk_buf_free(&q);
 		return luaL_argerror(L, 5, "a time like 20130524T000000Z");
 	}
 	lua_pushfstring(L, "%s://%s%s?%s", c->scheme, host.p, path.p, q.p);
-	sb_free(&path);
-	sb_free(&host);
-	sb_free(&q);
+	vk_buf_free(&path);
+	vk_buf_free(&host);
+	vk_buf_free(&q);
 	return 1;
 }
 

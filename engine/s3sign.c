@@ -21,82 +21,17 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-/* ---- the buffer ---- */
-
-void sb_free(struct sbuf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
-	b->oom = 0;
-}
-
-static int sb_reserve(struct sbuf *b, size_t more)
-{
-	size_t want = b->len + more + 1, cap;
-	char *p;
-
-	if (b->oom)
-		return -1;
-	if (want <= b->cap)
-		return 0;
-	cap = b->cap ? b->cap : 64;
-	while (cap < want)
-		cap *= 2;
-	p = realloc(b->p, cap);
-	if (p == NULL) {
-		b->oom = 1;
-		return -1;
-	}
-	b->p = p;
-	b->cap = cap;
-	return 0;
-}
-
-int sb_add(struct sbuf *b, const void *data, size_t n)
-{
-	if (sb_reserve(b, n) != 0)
-		return -1;
-	if (n > 0)
-		memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return 0;
-}
-
-int sb_adds(struct sbuf *b, const char *s)
-{
-	return sb_add(b, s, strlen(s));
-}
-
-int sb_printf(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0 || sb_reserve(b, (size_t)n) != 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
-	return 0;
-}
-
-int sb_add_xml(struct sbuf *b, const char *s)
+int vk_buf_add_xml(struct vk_buf *b, const char *s)
 {
 	for (; *s; s++) {
 		int r;
 		switch (*s) {
-		case '&': r = sb_adds(b, "&amp;"); break;
-		case '<': r = sb_adds(b, "&lt;"); break;
-		case '>': r = sb_adds(b, "&gt;"); break;
-		case '"': r = sb_adds(b, "&quot;"); break;
-		case '\'': r = sb_adds(b, "&apos;"); break;
-		default: r = sb_add(b, s, 1);
+		case '&': r = vk_buf_adds(b, "&amp;"); break;
+		case '<': r = vk_buf_adds(b, "&lt;"); break;
+		case '>': r = vk_buf_adds(b, "&gt;"); break;
+		case '"': r = vk_buf_adds(b, "&quot;"); break;
+		case '\'': r = vk_buf_adds(b, "&apos;"); break;
+		default: r = vk_buf_add(b, s, 1);
 		}
 		if (r != 0)
 			return -1;
@@ -115,11 +50,11 @@ static int unreserved(unsigned char c)
 	       c == '~';
 }
 
-int s3_uri_encode(struct sbuf *out, const char *s, size_t len, int keep_slash)
+int s3_uri_encode(struct vk_buf *out, const char *s, size_t len, int keep_slash)
 {
 	size_t i;
 
-	if (sb_reserve(out, len * 3) != 0)
+	if (vk_buf_reserve(out, len * 3) != 0)
 		return -1;
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -147,9 +82,9 @@ static int hexval(char c)
 }
 
 /* Encode s[0..len) after decoding its %XX escapes (a stray '%' stays). */
-static int reencode(struct sbuf *out, const char *s, size_t len)
+static int reencode(struct vk_buf *out, const char *s, size_t len)
 {
-	struct sbuf raw = {0};
+	struct vk_buf raw = {0};
 	size_t i;
 	int rc;
 
@@ -160,13 +95,13 @@ static int reencode(struct sbuf *out, const char *s, size_t len)
 			c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
 			i += 2;
 		}
-		if (sb_add(&raw, &c, 1) != 0) {
-			sb_free(&raw);
+		if (vk_buf_add(&raw, &c, 1) != 0) {
+			vk_buf_free(&raw);
 			return -1;
 		}
 	}
 	rc = s3_uri_encode(out, raw.p ? raw.p : "", raw.len, 0);
-	sb_free(&raw);
+	vk_buf_free(&raw);
 	return rc;
 }
 
@@ -182,7 +117,7 @@ static int cmp_qpair(const void *a, const void *b)
 	return c ? c : strcmp(x->value, y->value);
 }
 
-int s3_canonical_query(struct sbuf *out, const char *query)
+int s3_canonical_query(struct vk_buf *out, const char *query)
 {
 	struct qpair *pairs = NULL;
 	size_t n = 0, cap = 0, i;
@@ -191,7 +126,7 @@ int s3_canonical_query(struct sbuf *out, const char *query)
 
 	while (*p) {
 		const char *end = strchr(p, '&'), *eq;
-		struct sbuf name = {0}, value = {0};
+		struct vk_buf name = {0}, value = {0};
 		size_t seg;
 
 		if (end == NULL)
@@ -201,8 +136,8 @@ int s3_canonical_query(struct sbuf *out, const char *query)
 			eq = memchr(p, '=', seg);
 			if (reencode(&name, p, eq ? (size_t)(eq - p) : seg) != 0 ||
 			    (eq ? reencode(&value, eq + 1, (size_t)(end - eq - 1))
-			        : sb_adds(&value, "")) != 0 ||
-			    sb_adds(&name, "") != 0)
+			        : vk_buf_adds(&value, "")) != 0 ||
+			    vk_buf_adds(&name, "") != 0)
 				goto pair_failed;
 			if (n == cap) {
 				struct qpair *np;
@@ -219,17 +154,17 @@ int s3_canonical_query(struct sbuf *out, const char *query)
 		p = *end ? end + 1 : end;
 		continue;
 	pair_failed:
-		sb_free(&name);
-		sb_free(&value);
+		vk_buf_free(&name);
+		vk_buf_free(&value);
 		goto done;
 	}
 	if (n > 1)
 		qsort(pairs, n, sizeof *pairs, cmp_qpair);
 	for (i = 0; i < n; i++)
-		if (sb_printf(out, "%s%s=%s", i ? "&" : "", pairs[i].name,
+		if (vk_buf_printf(out, "%s%s=%s", i ? "&" : "", pairs[i].name,
 		              pairs[i].value) != 0)
 			goto done;
-	rc = sb_adds(out, "");
+	rc = vk_buf_adds(out, "");
 done:
 	for (i = 0; i < n; i++) {
 		free(pairs[i].name);
@@ -343,8 +278,8 @@ static int valid_time(const char *t)
 }
 
 /* canonical headers ("name:value\n"...) and the signed header list */
-static int build_headers(const struct s3_sign_input *in, struct sbuf *canon,
-                         struct sbuf *signed_list)
+static int build_headers(const struct s3_sign_input *in, struct vk_buf *canon,
+                         struct vk_buf *signed_list)
 {
 	size_t n = in->nheaders, i, k = 0;
 	struct chdr *h = calloc(n + 1, sizeof *h);
@@ -379,12 +314,12 @@ static int build_headers(const struct s3_sign_input *in, struct sbuf *canon,
 		if (i > 0 && strcmp(h[i].name, h[i - 1].name) == 0) {
 			/* a repeated header: its values joined with commas */
 			canon->len--; /* the '\n' */
-			if (sb_printf(canon, ",%s\n", h[i].value) != 0)
+			if (vk_buf_printf(canon, ",%s\n", h[i].value) != 0)
 				goto done;
 			continue;
 		}
-		if (sb_printf(canon, "%s:%s\n", h[i].name, h[i].value) != 0 ||
-		    sb_printf(signed_list, "%s%s", signed_list->len ? ";" : "",
+		if (vk_buf_printf(canon, "%s:%s\n", h[i].name, h[i].value) != 0 ||
+		    vk_buf_printf(signed_list, "%s%s", signed_list->len ? ";" : "",
 		              h[i].name) != 0)
 			goto done;
 	}
@@ -405,7 +340,7 @@ done:
 
 int s3_sign(const struct s3_sign_input *in, struct s3_signature *out)
 {
-	struct sbuf canon = {0}, signed_list = {0}, query = {0}, keybuf = {0};
+	struct vk_buf canon = {0}, signed_list = {0}, query = {0}, keybuf = {0};
 	const char *service = in->service ? in->service : "s3";
 	unsigned char k[32], sig[32];
 	char creq_hash[65], date[9];
@@ -421,18 +356,18 @@ int s3_sign(const struct s3_sign_input *in, struct s3_signature *out)
 	if (build_headers(in, &canon, &signed_list) != 0 ||
 	    s3_canonical_query(&query, in->query) != 0)
 		goto done;
-	if (sb_printf(&out->canonical_request, "%s\n%s\n%s\n%s\n%s\n%s",
+	if (vk_buf_printf(&out->canonical_request, "%s\n%s\n%s\n%s\n%s\n%s",
 	              in->method, in->path, query.p, canon.p ? canon.p : "",
 	              signed_list.p ? signed_list.p : "",
 	              in->payload_hash) != 0)
 		goto done;
 	s3_sha256_hex(out->canonical_request.p, out->canonical_request.len,
 	              creq_hash);
-	if (sb_printf(&out->string_to_sign,
+	if (vk_buf_printf(&out->string_to_sign,
 	              "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s",
 	              in->time, date, in->region, service, creq_hash) != 0)
 		goto done;
-	if (sb_printf(&keybuf, "AWS4%s", in->secret_key) != 0)
+	if (vk_buf_printf(&keybuf, "AWS4%s", in->secret_key) != 0)
 		goto done;
 	hmac(keybuf.p, keybuf.len, date, k);
 	hmac(k, sizeof k, in->region, k);
@@ -440,7 +375,7 @@ int s3_sign(const struct s3_sign_input *in, struct s3_signature *out)
 	hmac(k, sizeof k, "aws4_request", k);
 	hmac(k, sizeof k, out->string_to_sign.p, sig);
 	vk_hex(out->signature, sig, sizeof sig);
-	if (sb_printf(&out->authorization,
+	if (vk_buf_printf(&out->authorization,
 	              "AWS4-HMAC-SHA256 Credential=%s/%s/%s/%s/aws4_request, "
 	              "SignedHeaders=%s, Signature=%s",
 	              in->access_key, date, in->region, service,
@@ -450,25 +385,25 @@ int s3_sign(const struct s3_sign_input *in, struct s3_signature *out)
 done:
 	s3_wipe(k, sizeof k);
 	s3_wipe(keybuf.p, keybuf.len);
-	sb_free(&keybuf);
-	sb_free(&canon);
-	sb_free(&signed_list);
-	sb_free(&query);
+	vk_buf_free(&keybuf);
+	vk_buf_free(&canon);
+	vk_buf_free(&signed_list);
+	vk_buf_free(&query);
 	return rc;
 }
 
 void s3_signature_free(struct s3_signature *sig)
 {
 	s3_wipe(sig->authorization.p, sig->authorization.len);
-	sb_free(&sig->canonical_request);
-	sb_free(&sig->string_to_sign);
-	sb_free(&sig->authorization);
+	vk_buf_free(&sig->canonical_request);
+	vk_buf_free(&sig->string_to_sign);
+	vk_buf_free(&sig->authorization);
 	s3_wipe(sig->signature, sizeof sig->signature);
 }
 
-int s3_presign(const struct s3_presign_input *in, struct sbuf *url_query)
+int s3_presign(const struct s3_presign_input *in, struct vk_buf *url_query)
 {
-	struct sbuf q = {0}, enc = {0};
+	struct vk_buf q = {0}, enc = {0};
 	struct s3_header host = {"host", in->host};
 	struct s3_sign_input si;
 	struct s3_signature sig;
@@ -476,19 +411,19 @@ int s3_presign(const struct s3_presign_input *in, struct sbuf *url_query)
 
 	if (!valid_time(in->time) || in->expires < 1 || in->expires > 604800)
 		return -1;
-	if (sb_printf(&enc, "%s/%.8s/%s/s3/aws4_request", in->access_key,
+	if (vk_buf_printf(&enc, "%s/%.8s/%s/s3/aws4_request", in->access_key,
 	              in->time, in->region) != 0 ||
-	    sb_adds(&q, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=") ||
+	    vk_buf_adds(&q, "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=") ||
 	    s3_uri_encode(&q, enc.p, enc.len, 0) != 0 ||
-	    sb_printf(&q, "&X-Amz-Date=%s&X-Amz-Expires=%ld", in->time,
+	    vk_buf_printf(&q, "&X-Amz-Date=%s&X-Amz-Expires=%ld", in->time,
 	              in->expires) != 0)
 		goto done;
 	if (in->session_token && in->session_token[0] &&
-	    (sb_adds(&q, "&X-Amz-Security-Token=") != 0 ||
+	    (vk_buf_adds(&q, "&X-Amz-Security-Token=") != 0 ||
 	     s3_uri_encode(&q, in->session_token, strlen(in->session_token),
 	                   0) != 0))
 		goto done;
-	if (sb_adds(&q, "&X-Amz-SignedHeaders=host") != 0)
+	if (vk_buf_adds(&q, "&X-Amz-SignedHeaders=host") != 0)
 		goto done;
 	memset(&si, 0, sizeof si);
 	si.method = in->method;
@@ -503,10 +438,10 @@ int s3_presign(const struct s3_presign_input *in, struct sbuf *url_query)
 	si.time = in->time;
 	if (s3_sign(&si, &sig) == 0)
 		rc = s3_canonical_query(url_query, q.p) != 0 ||
-		     sb_printf(url_query, "&X-Amz-Signature=%s", sig.signature);
+		     vk_buf_printf(url_query, "&X-Amz-Signature=%s", sig.signature);
 	s3_signature_free(&sig);
 done:
-	sb_free(&q);
-	sb_free(&enc);
+	vk_buf_free(&q);
+	vk_buf_free(&enc);
 	return rc ? -1 : 0;
 }

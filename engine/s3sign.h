@@ -1,6 +1,6 @@
 /*
- * AWS Signature Version 4 for S3, and the small pieces around it: a
- * growable byte buffer, S3's URI encoding, the canonical query, digests.
+ * AWS Signature Version 4 for S3, and the small pieces around it:
+ * S3's URI encoding, the canonical query, digests.
  * Pure computation (OpenSSL for the hashes), no I/O: part of the s3
  * primitive, kept apart so the cmocka tests can check it against AWS's
  * published test suite.
@@ -12,30 +12,20 @@
 
 #include <stddef.h>
 
-/* A growable buffer, always NUL-terminated once anything was added. */
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	int oom; /* an append failed: the content is incomplete */
-};
+#include "buf.h"
 
-void sb_free(struct sbuf *b);
-int sb_add(struct sbuf *b, const void *data, size_t n);
-int sb_adds(struct sbuf *b, const char *s);
-int sb_printf(struct sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 /* The text with &, <, >, " and ' escaped for XML. */
-int sb_add_xml(struct sbuf *b, const char *s);
+int vk_buf_add_xml(struct vk_buf *b, const char *s);
 
 /* S3's URI encoding: every byte but A-Za-z0-9-._~ as %XX (upper-case
  * hex); '/' kept when keep_slash. */
-int s3_uri_encode(struct sbuf *out, const char *s, size_t len, int keep_slash);
+int s3_uri_encode(struct vk_buf *out, const char *s, size_t len, int keep_slash);
 
 /* The canonical form of a raw query string ("b=2&a=1&flag"): each name and
  * value percent-decoded (so encoded and plain input give the same result)
  * then encoded again, sorted by name then value, "name=value" joined by
  * '&'.  A '+' is a plus sign, not a space. */
-int s3_canonical_query(struct sbuf *out, const char *query);
+int s3_canonical_query(struct vk_buf *out, const char *query);
 
 /* Hex digests (65 bytes with the NUL) and the base64 MD5 S3's Content-MD5
  * wants (25 bytes with the NUL). */
@@ -65,9 +55,9 @@ struct s3_sign_input {
 };
 
 struct s3_signature {
-	struct sbuf canonical_request;
-	struct sbuf string_to_sign;
-	struct sbuf authorization;
+	struct vk_buf canonical_request;
+	struct vk_buf string_to_sign;
+	struct vk_buf authorization;
 	char signature[65];
 };
 
@@ -91,7 +81,7 @@ struct s3_presign_input {
 	const char *time;
 	long expires;              /* seconds, 1 to 604800 */
 };
-int s3_presign(const struct s3_presign_input *in, struct sbuf *url_query);
+int s3_presign(const struct s3_presign_input *in, struct vk_buf *url_query);
 
 /* Wipe a secret before its memory is freed. */
 void s3_wipe(void *p, size_t n);

@@ -88,14 +88,6 @@ struct session {
 	char key[2048];      /* base64 of the key blob */
 };
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int sess_fail(struct session *ss, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
@@ -175,7 +167,7 @@ static int wait_socket(struct session *ss, double deadline, int interruptible)
 	int pending = ssh_get_status(ss->ssh) & SSH_WRITE_PENDING;
 	struct pollfd p = {ss->fd, POLLIN, 0};
 	int timeout = 1000;
-	double now = now_seconds();
+	double now = vk_clock();
 
 	if (interruptible && vk_stopping())
 		return sess_fail(ss, "interrupted", "interrupted");
@@ -614,7 +606,7 @@ static int tcp_connect(struct session *ss, const struct conn_opts *o,
 			err = errno;
 			while (err == EINPROGRESS || err == EINTR) {
 				struct pollfd p = {fd, POLLOUT, 0};
-				double left = deadline - now_seconds();
+				double left = deadline - vk_clock();
 
 				if (vk_interrupted || left <= 0) {
 					err = vk_interrupted ? EINTR : ETIMEDOUT;
@@ -1081,7 +1073,7 @@ static int l_connect(lua_State *L)
 	                 "identity_files as a list");
 	ss = push_session(L); /* closed until connected */
 	set_names(ss, &o);
-	deadline = now_seconds() + o.timeout;
+	deadline = vk_clock() + o.timeout;
 	if (establish(ss, &o, deadline) != 0 ||
 	    check_known(ss, o.files, o.nfiles, &k, 0) != 0)
 		return connect_failed(L, ss);
@@ -1106,7 +1098,7 @@ static int l_connect(lua_State *L)
 		return connect_failed(L, ss);
 	/* keepalives from now on (wait_socket) */
 	ss->keepalive = o.keepalive;
-	ss->next_keepalive = now_seconds() + o.keepalive;
+	ss->next_keepalive = vk_clock() + o.keepalive;
 	return 1;
 }
 
@@ -1140,7 +1132,7 @@ static int l_scan(lua_State *L)
 	o.keepalive = 0;
 	ss = push_session(L);
 	set_names(ss, &o);
-	if (establish(ss, &o, now_seconds() + o.timeout) != 0 ||
+	if (establish(ss, &o, vk_clock() + o.timeout) != 0 ||
 	    check_known(ss, o.files, o.nfiles, &k, 0) != 0)
 		return connect_failed(L, ss);
 	push_hostkey(L, ss);
@@ -1373,7 +1365,7 @@ static const char *exit_problem(struct chan *c, char *buf, size_t len)
 static void stop_remote(struct chan *c)
 {
 	struct session *ss = c->ss;
-	double deadline = now_seconds() + CLEANUP_S;
+	double deadline = vk_clock() + CLEANUP_S;
 	ssh_channel k;
 	char cmd[128], buf[256];
 	int rc;
@@ -1667,7 +1659,7 @@ static int m_feed(lua_State *L)
 		rc = -1;
 	} else if (rc != 0 && f.c.ss && f.c.ch) {
 		/* it stopped taking input: has it said why? */
-		chan_wait_end(&f.c, now_seconds() + CLEANUP_S, 0);
+		chan_wait_end(&f.c, vk_clock() + CLEANUP_S, 0);
 	}
 	if (f.c.finished && exit_problem(&f.c, err, sizeof err))
 		rc = -1;

@@ -93,14 +93,6 @@ void vk_close(struct vk_stream *s)
 		vk_close(s->up);
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int report_progress(lua_State *L, int progress_idx, uint64_t bytes,
                            char *errbuf, size_t errlen)
 {
@@ -121,7 +113,7 @@ int vk_pump(lua_State *L, struct vk_stream *s, vk_write_fn write, void *ctx,
 {
 	int progress = L != NULL && progress_idx != 0 &&
 	               lua_type(L, progress_idx) == LUA_TFUNCTION;
-	double last = now_seconds();
+	double last = vk_clock();
 	uint64_t total = 0;
 	char *buf = malloc(VK_CHUNK);
 	int rc = -1;
@@ -145,8 +137,8 @@ int vk_pump(lua_State *L, struct vk_stream *s, vk_write_fn write, void *ctx,
 		if (write(ctx, buf, (size_t)r, errbuf, errlen) != 0)
 			break;
 		total += (uint64_t)r;
-		if (progress && now_seconds() - last >= 0.25) {
-			last = now_seconds();
+		if (progress && vk_clock() - last >= 0.25) {
+			last = vk_clock();
 			if (report_progress(L, progress_idx, total, errbuf,
 			                    errlen) != 0)
 				break;
@@ -154,18 +146,6 @@ int vk_pump(lua_State *L, struct vk_stream *s, vk_write_fn write, void *ctx,
 	}
 	free(buf);
 	return rc;
-}
-
-void vk_hex(char *hex, const unsigned char *bytes, size_t len)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		hex[2 * i] = digits[bytes[i] >> 4];
-		hex[2 * i + 1] = digits[bytes[i] & 15];
-	}
-	hex[2 * len] = '\0';
 }
 
 void vk_tail_add(struct vk_tail *t, const char *data, size_t n)
@@ -190,17 +170,6 @@ size_t vk_tail_trimmed(const struct vk_tail *t)
 	while (n > 0 && (t->buf[n - 1] == '\n' || t->buf[n - 1] == ' '))
 		n--;
 	return n;
-}
-
-int vk_pushfail(lua_State *L, const char *fmt, ...)
-{
-	va_list ap;
-
-	luaL_pushfail(L);
-	va_start(ap, fmt);
-	lua_pushvfstring(L, fmt, ap);
-	va_end(ap);
-	return 2;
 }
 
 /* ---- the handle ---- */
@@ -431,17 +400,6 @@ static const luaL_Reg metamethods[] = {
 	{"__tostring", m_tostring},
 	{NULL, NULL},
 };
-
-void vk_class(lua_State *L, const char *name, const luaL_Reg *meta,
-              const luaL_Reg *methods_)
-{
-	if (luaL_newmetatable(L, name) == 0)
-		return; /* already made; leaves it on the stack */
-	luaL_setfuncs(L, meta, 0);
-	lua_newtable(L);
-	luaL_setfuncs(L, methods_, 0);
-	lua_setfield(L, -2, "__index");
-}
 
 static void createmeta(lua_State *L)
 {

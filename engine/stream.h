@@ -14,6 +14,17 @@
  * below it (vk_stream_adopt): closing the filter closes the whole chain.
  * Every stage holds at most a fixed buffer, so memory does not grow with
  * the size of the data.
+ *
+ * The error contract, the same for every primitive:
+ *  - a source or a sink that cannot start returns nil, message (a missing
+ *    directory, a refused connection, an object that is not there);
+ *  - a filter never fails when it is made: what goes wrong later, and
+ *    anything its upstream reports, fails the stream in-band, so the
+ *    error reaches the sink with the data;
+ *  - a sink returns nil, message when the stream failed or the write did,
+ *    after discarding what it wrote;
+ *  - misuse (a wrong argument type, an unknown option, a closed handle)
+ *    raises: it is a bug in the calling Lua, not a fault to report.
  */
 #ifndef VAKAP_STREAM_H
 #define VAKAP_STREAM_H
@@ -25,6 +36,8 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+
+#include "base.h"
 
 #define VK_STREAM_MT "vakap.stream"
 #define VK_CHUNK (128 * 1024) /* the buffer each stage moves bytes in */
@@ -125,18 +138,8 @@ extern _Thread_local atomic_int vk_cancelled;
 #define vk_stopping() \
 	(vk_interrupted || atomic_load_explicit(&vk_cancelled, memory_order_relaxed))
 
-/* The metatable `name`, made the first time (metamethods, and methods as
- * its __index), left on the stack: each handle type installs its
- * functions once. */
-void vk_class(lua_State *L, const char *name, const luaL_Reg *meta,
-              const luaL_Reg *methods);
 
-/* Lower-case hex of len bytes into hex, which holds 2 * len + 1. */
-void vk_hex(char *hex, const unsigned char *bytes, size_t len);
 
-/* lua: fail, message -- the usual failure return; returns 2. */
-int vk_pushfail(lua_State *L, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
 
 /* stream.ahead (ahead.c): a filter whose upstream is read on a thread. */
 int vk_l_ahead(lua_State *L);

@@ -523,9 +523,11 @@ static int l_create(lua_State *L)
 		vk_fail(&t->s, "tar: %s: %s", t->root, strerror(errno));
 	else if (!S_ISDIR(st.st_mode))
 		vk_fail(&t->s, "tar: %s: %s", t->root, strerror(ENOTDIR));
-	else
-		source_open(L, t, follow);
-	return 1;
+	else if (source_open(L, t, follow) == 0)
+		return 1;
+	/* a source that cannot start is not returned: nil, why */
+	vk_close(&t->s);
+	return vk_pushfail(L, "%s", t->s.err);
 }
 
 /* ======================================================================
@@ -551,14 +553,6 @@ struct tar_job {
 	int failed;           /* err says why */
 	char err[512];
 };
-
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int job_fail(struct tar_job *j, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -591,9 +585,9 @@ static int job_progress(struct tar_job *j, int force)
 {
 	lua_State *L = j->L;
 
-	if (j->progress == 0 || (!force && now_seconds() - j->last < 0.25))
+	if (j->progress == 0 || (!force && vk_clock() - j->last < 0.25))
 		return 0;
-	j->last = now_seconds();
+	j->last = vk_clock();
 	lua_pushvalue(L, j->progress);
 	lua_pushinteger(L, (lua_Integer)j->total);
 	if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
@@ -697,6 +691,9 @@ static int job_gc(lua_State *L)
 	return 0;
 }
 
+static const luaL_Reg job_meta[] = {{"__gc", job_gc}, {NULL, NULL}};
+static const luaL_Reg job_methods[] = {{NULL, NULL}};
+
 /* Push a job reading s; progress is a stack index, or 0. */
 static struct tar_job *job_push(lua_State *L, struct vk_stream *s,
                                 int progress)
@@ -704,15 +701,12 @@ static struct tar_job *job_push(lua_State *L, struct vk_stream *s,
 	struct tar_job *j = lua_newuserdatauv(L, sizeof *j, 0);
 
 	memset(j, 0, sizeof *j);
-	if (luaL_newmetatable(L, TAR_JOB_MT)) {
-		lua_pushcfunction(L, job_gc);
-		lua_setfield(L, -2, "__gc");
-	}
+	vk_class(L, TAR_JOB_MT, job_meta, job_methods);
 	lua_setmetatable(L, -2);
 	j->s = s;
 	j->L = L;
 	j->progress = progress;
-	j->last = now_seconds();
+	j->last = vk_clock();
 	j->buf = checkalloc(L, malloc(VK_CHUNK));
 	j->in = checkalloc(L, archive_read_new());
 	if (archive_read_support_format_tar(j->in) ||

@@ -23,33 +23,14 @@
 #include "engine.h"
 #include "stream.h"
 
-static const luaL_Reg harness_prims[] = {
-	{"vakap.stream", luaopen_vakap_stream},
-	{"vakap.proc", luaopen_vakap_proc},
-	{"vakap.fs", luaopen_vakap_fs},
-	{"vakap.worker", luaopen_vakap_worker},
-	{"vakap.compress", luaopen_vakap_compress},
-	{"vakap.hash", luaopen_vakap_hash},
-	{"vakap.tar", luaopen_vakap_tar},
-	{"vakap.gpg", luaopen_vakap_gpg},
-	{"vakap.s3", luaopen_vakap_s3},
-	{"vakap.ssh", luaopen_vakap_ssh},
-	{NULL, NULL},
-};
 
 static inline lua_State *new_state(void)
 {
 	lua_State *L = luaL_newstate();
-	const luaL_Reg *r;
 
 	assert_non_null(L);
 	luaL_openlibs(L);
-	luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-	for (r = harness_prims; r->name; r++) {
-		lua_pushcfunction(L, r->func);
-		lua_setfield(L, -2, r->name);
-	}
-	lua_pop(L, 1);
+	vk_preload_primitives(L);
 	return L;
 }
 

@@ -24,22 +24,22 @@
 static char *slurp(const char *path)
 {
 	FILE *f = fopen(path, "rb");
-	struct sbuf b = {0};
+	struct vk_buf b = {0};
 	char chunk[4096];
 	size_t n;
 
 	if (f == NULL)
 		return NULL;
 	while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-		assert_int_equal(sb_add(&b, chunk, n), 0);
+		assert_int_equal(vk_buf_add(&b, chunk, n), 0);
 	fclose(f);
-	assert_int_equal(sb_adds(&b, ""), 0);
+	assert_int_equal(vk_buf_adds(&b, ""), 0);
 	return b.p;
 }
 
 struct parsed {
 	char method[16];
-	struct sbuf path;  /* encoded */
+	struct vk_buf path;  /* encoded */
 	char *query;
 	struct s3_header h[16];
 	size_t nh;
@@ -151,7 +151,7 @@ static void check_case(const char *dir, const char *name, const char *service,
 		fail_msg("%s: authorization\n%s\n--- wanted ---\n%s", name,
 		         sig.authorization.p, authz);
 	s3_signature_free(&sig);
-	sb_free(&r.path);
+	vk_buf_free(&r.path);
 	free(req);
 	free(authz);
 	free(creq);
@@ -208,7 +208,7 @@ static void test_presigned_example(void **state)
 		.time = "20130524T000000Z",
 		.expires = 86400,
 	};
-	struct sbuf q = {0};
+	struct vk_buf q = {0};
 	char *want = slurp(DATA "/s3/presigned-get-object.url");
 	char *wq;
 
@@ -218,19 +218,19 @@ static void test_presigned_example(void **state)
 	assert_non_null(wq);
 	assert_int_equal(s3_presign(&in, &q), 0);
 	assert_string_equal(q.p, wq + 1);
-	sb_free(&q);
+	vk_buf_free(&q);
 	in.expires = 0;
 	assert_int_equal(s3_presign(&in, &q), -1);
 	in.expires = 60;
 	in.time = "2013-05-24";
 	assert_int_equal(s3_presign(&in, &q), -1);
-	sb_free(&q);
+	vk_buf_free(&q);
 	free(want);
 }
 
 static void test_uri_encode(void **state)
 {
-	struct sbuf b = {0};
+	struct vk_buf b = {0};
 	const char *key = "dir/a b+c~d%e\xc3\xa9.txt";
 
 	(void)state;
@@ -243,12 +243,12 @@ static void test_uri_encode(void **state)
 	/* nothing normalised: dots and repeated slashes are the key's */
 	assert_int_equal(s3_uri_encode(&b, "a/../b//c/./", 12, 1), 0);
 	assert_string_equal(b.p, "a/../b//c/./");
-	sb_free(&b);
+	vk_buf_free(&b);
 }
 
 static void test_canonical_query(void **state)
 {
-	struct sbuf a = {0}, b = {0};
+	struct vk_buf a = {0}, b = {0};
 
 	(void)state;
 	assert_int_equal(s3_canonical_query(&a, "prefix=a b&list-type=2&uploads"),
@@ -264,14 +264,14 @@ static void test_canonical_query(void **state)
 	a.len = 0;
 	assert_int_equal(s3_canonical_query(&a, NULL), 0);
 	assert_string_equal(a.p, "");
-	sb_free(&a);
-	sb_free(&b);
+	vk_buf_free(&a);
+	vk_buf_free(&b);
 }
 
 static void test_digests_and_xml(void **state)
 {
 	char hex[65], b64[25];
-	struct sbuf b = {0};
+	struct vk_buf b = {0};
 
 	(void)state;
 	s3_sha256_hex("", 0, hex);
@@ -281,9 +281,9 @@ static void test_digests_and_xml(void **state)
 	assert_string_equal(b64, "1B2M2Y8AsgTpgAmY7PhCfg==");
 	s3_md5_base64("Welcome to Amazon S3.", 21, b64);
 	assert_int_equal(strlen(b64), 24);
-	assert_int_equal(sb_add_xml(&b, "a&b<c>\"d'"), 0);
+	assert_int_equal(vk_buf_add_xml(&b, "a&b<c>\"d'"), 0);
 	assert_string_equal(b.p, "a&amp;b&lt;c&gt;&quot;d&apos;");
-	sb_free(&b);
+	vk_buf_free(&b);
 }
 
 /* A session token given apart is signed as x-amz-security-token, as the
