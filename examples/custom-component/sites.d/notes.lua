@@ -1,0 +1,4 @@
+site "notes" {
+  host = "local",
+  sqlite { name = "db", path = "/srv/notes/notes.db" },
+}

@@ -1,0 +1,5 @@
+site "blog" {
+  host = "local",
+  root = "/srv/blog",
+  vars = { cache = "var/cache" },
+}
