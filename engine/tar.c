@@ -89,6 +89,7 @@ struct tar_source {
 	int closing;           /* released: the writer's output is unwanted */
 	int fd;                /* the file being copied, or -1 */
 	int64_t size, left;    /* its size, and the bytes still to copy */
+	struct timespec ctime; /* its change time when opened */
 	const char *path;      /* its path on disk, owned by entry */
 	char *chunk;           /* TAR_READ bytes read from fd */
 	char *name;            /* the relative name of the entry */
@@ -225,6 +226,7 @@ static int open_file(struct tar_source *t, struct archive_entry *e)
 		               t->path);
 	archive_entry_set_size(e, st.st_size);
 	t->size = t->left = st.st_size;
+	t->ctime = st.st_ctim;
 	return 0;
 }
 
@@ -245,6 +247,18 @@ static int start(struct tar_source *t, struct archive_entry *e)
 	return 0;
 }
 
+/* Files the walk listed were gone when it came to them: the archive would
+ * not hold the tree as it was, so it is not finished.  libarchive names
+ * them all, "A B C: File removed before we read it": the first ones fit. */
+static int removed(struct tar_source *t)
+{
+	const char *msg = archive_error_string(t->disk);
+
+	return vk_fail(&t->s, "tar: files were removed while the tree was "
+	               "read, so the archive would be incomplete: %s",
+	               msg ? msg : "(no names)");
+}
+
 /* Write the header of the next entry of the walk, or the archive's end. */
 static int next_entry(struct tar_source *t)
 {
@@ -261,6 +275,8 @@ static int next_entry(struct tar_source *t)
 	}
 	if (r < ARCHIVE_WARN)
 		return source_fail(t, t->disk, NULL);
+	if (r == ARCHIVE_WARN && archive_errno(t->disk) == ENOENT)
+		return removed(t);
 	if (r == ARCHIVE_WARN)
 		t->warnings++; /* metadata (xattrs, ACLs) partly unreadable */
 	if (!t->started)
@@ -328,6 +344,13 @@ static int copy_chunk(struct tar_source *t)
 		return vk_fail(&t->s, "tar: %s: file changed size while being "
 		               "read (%jd, now %jd bytes)", t->path,
 		               (intmax_t)t->size, (intmax_t)st.st_size);
+	if (st.st_nlink == 0)
+		return vk_fail(&t->s, "tar: %s: file removed while being read",
+		               t->path);
+	if (st.st_ctim.tv_sec != t->ctime.tv_sec ||
+	    st.st_ctim.tv_nsec != t->ctime.tv_nsec)
+		return vk_fail(&t->s, "tar: %s: file changed while being read",
+		               t->path);
 	close_file(t);
 	return 0;
 }

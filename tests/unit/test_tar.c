@@ -894,6 +894,93 @@ static void test_file_changes(void **state)
 	close_state(L, top);
 }
 
+/* A file rewritten in place at the same size, or removed, while it is
+ * read fails the stream: the archive would hold neither version. */
+static void test_file_rewritten_or_removed(void **state)
+{
+	lua_State *L = tar_state();
+	int top = lua_gettop(L);
+	char dir[PATH_MAX], file[PATH_MAX];
+	int fd;
+
+	(void)state;
+	path_at(dir, sizeof dir, root, "rewritten");
+	path_at(file, sizeof file, dir, "f");
+	make_dir(root, "rewritten");
+	lua_pushstring(L, dir);
+	lua_setglobal(L, "CHANGING");
+
+	write_big(dir, "f", 1024 * 1024);
+	assert_int_equal(run_lua(L,
+		"S = tar.create(CHANGING)\n"
+		"repeat assert(S:read()) until S:info().bytes > 200000\n"), 0);
+	fd = open(file, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "edit", 4, 10), 4);
+	close(fd);
+	assert_int_equal(run_lua(L,
+		"local ok, err = S:drain()\n"
+		"S:close()\n"
+		"return ok, err\n"), 2);
+	assert_null(lua_tostring(L, -2));
+	check_lua_string_contains(L, -1, "/rewritten/f: file changed while "
+	                          "being read");
+	lua_pop(L, 2);
+
+	assert_int_equal(run_lua(L,
+		"S = tar.create(CHANGING)\n"
+		"repeat assert(S:read()) until S:info().bytes > 200000\n"), 0);
+	assert_int_equal(unlink(file), 0);
+	assert_int_equal(run_lua(L,
+		"local ok, err = S:drain()\n"
+		"S:close()\n"
+		"S = nil\n"
+		"return ok, err\n"), 2);
+	assert_null(lua_tostring(L, -2));
+	check_lua_string_contains(L, -1, "/rewritten/f: file removed while "
+	                          "being read");
+	lua_pop(L, 2);
+	remove_tree(dir);
+	close_state(L, top);
+}
+
+/* Files the walk listed but that were gone when it came to them (a
+ * directory removed while it is archived) fail the stream, instead of
+ * ending it cleanly with an archive missing them. */
+static void test_tree_removed(void **state)
+{
+	lua_State *L = tar_state();
+	int top = lua_gettop(L);
+	char dir[PATH_MAX], sub[PATH_MAX], name[32];
+	int i;
+
+	(void)state;
+	path_at(dir, sizeof dir, root, "vanishing");
+	path_at(sub, sizeof sub, dir, "a");
+	make_dir(root, "vanishing");
+	make_dir(dir, "a");
+	for (i = 0; i < 200; i++) {
+		snprintf(name, sizeof name, "f%d", i);
+		write_big(sub, name, 100);
+	}
+	lua_pushstring(L, dir);
+	lua_setglobal(L, "VANISHING");
+	assert_int_equal(run_lua(L,
+		"S = tar.create(VANISHING)\n"
+		"assert(S:read(4096))\n"), 0);
+	remove_tree(sub);
+	assert_int_equal(run_lua(L,
+		"local ok, err = S:drain()\n"
+		"S:close()\n"
+		"S = nil\n"
+		"return ok, err\n"), 2);
+	assert_null(lua_tostring(L, -2));
+	check_lua_string_contains(L, -1, "removed while");
+	lua_pop(L, 2);
+	remove_tree(dir);
+	close_state(L, top);
+}
+
 /* In the child, as an unprivileged user: 0 if archiving rel under dir
  * fails with a message holding want. */
 static int unreadable_child(const char *dir, const char *want)
@@ -987,6 +1074,8 @@ int main(void)
 		cmocka_unit_test(test_upstream_error),
 		cmocka_unit_test(test_hostile_archive),
 		cmocka_unit_test(test_file_changes),
+		cmocka_unit_test(test_file_rewritten_or_removed),
+		cmocka_unit_test(test_tree_removed),
 		cmocka_unit_test(test_unreadable),
 	};
 
