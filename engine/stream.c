@@ -263,6 +263,53 @@ static int l_string(lua_State *L)
 	return 1;
 }
 
+/* ---- a filter keeping the end of what passes ---- */
+
+struct tail_filter {
+	struct vk_stream s;
+	struct vk_tail tail;
+};
+
+static ssize_t tail_read(struct vk_stream *s, void *buf, size_t n)
+{
+	struct tail_filter *f = (struct tail_filter *)s;
+	ssize_t r = vk_read(s->up, buf, n);
+
+	if (r < 0)
+		return vk_fail_up(s);
+	if (r > 0)
+		vk_tail_add(&f->tail, buf, (size_t)r);
+	return r;
+}
+
+static void tail_info(struct vk_stream *s, lua_State *L)
+{
+	struct tail_filter *f = (struct tail_filter *)s;
+
+	lua_pushlstring(L, f->tail.buf, f->tail.len);
+	lua_setfield(L, -2, "tail");
+}
+
+static const struct vk_stream_ops tail_ops = {
+	.name = "tail",
+	.read = tail_read,
+	.info = tail_info,
+};
+
+/* lua: stream.tail(up) -> the same bytes; s:info().tail: the last
+ *      VK_TAIL (4 KiB) of them, for a check of how a stream ended (a
+ *      dump's completion line) once it has */
+static int l_tail(lua_State *L)
+{
+	struct tail_filter *f;
+
+	vk_stream_check(L, 1);
+	f = (struct tail_filter *)vk_stream_push(L, sizeof *f, &tail_ops);
+	vk_stream_adopt(L, -1, 1);
+	vk_open(&f->s);
+	return 1;
+}
+
 /* ---- methods ---- */
 
 static struct vk_stream *checkreadable(lua_State *L)
@@ -408,6 +455,7 @@ static void createmeta(lua_State *L)
 
 static const luaL_Reg funcs[] = {
 	{"string", l_string},
+	{"tail", l_tail},
 	{"ahead", vk_l_ahead},
 	{NULL, NULL},
 };

@@ -167,6 +167,34 @@ static void test_eof_returns_nil(void **state)
 	close_state(L, 0);
 }
 
+/* stream.tail passes the bytes through and keeps the last 4 KiB of
+ * them; an upstream failure reaches its reader. */
+static void test_tail(void **state)
+{
+	lua_State *L = stream_state();
+
+	(void)state;
+	assert_int_equal(run_lua(L,
+		"local body = ('x'):rep(100000) .. '-- Dump completed\\n'\n"
+		"local s <close> = stream.tail(stream.string(body))\n"
+		"local all = s:readall()\n"
+		"local t = s:info().tail\n"
+		"local e <close> = stream.tail(stream.string(''))\n"
+		"e:drain()\n"
+		"local f <close> = stream.tail(failing(10))\n"
+		"local ok, err = f:drain()\n"
+		"return all == body, #t, t:sub(-18), e:info().tail, ok, err"),
+	                 6);
+	assert_true(lua_toboolean(L, 1));
+	assert_int_equal(lua_tointeger(L, 2), 4096);
+	assert_string_equal(lua_tostring(L, 3), "-- Dump completed\n");
+	assert_string_equal(lua_tostring(L, 4), "");
+	assert_true(lua_isnil(L, 5));
+	assert_non_null(lua_tostring(L, 6));
+	lua_pop(L, 6);
+	close_state(L, 0);
+}
+
 static void test_close_twice(void **state)
 {
 	lua_State *L = stream_state();
@@ -516,6 +544,7 @@ int main(void)
 		cmocka_unit_test(test_error_propagates),
 		cmocka_unit_test(test_info_fields),
 		cmocka_unit_test(test_collect_chain),
+		cmocka_unit_test(test_tail),
 		cmocka_unit_test(test_ahead_passes_bytes),
 		cmocka_unit_test(test_ahead_close),
 	};
