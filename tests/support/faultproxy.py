@@ -25,7 +25,8 @@ faults: "500", "503", "slowdown" (503 SlowDown), "skew" (403
 RequestTimeTooSkewed), "error200" (200 with an InternalError body),
 "reset" (read the request, then reset the connection), "reset-upload"
 (reset after half the request body), "stall-upload" (stop reading the
-request body halfway), "cut" (forward, let `after` bytes of the answer's
+request body halfway), "lose" (forward the request, let the server act
+on it, read its whole answer, then reset: the answer is lost), "cut" (forward, let `after` bytes of the answer's
 body through, then reset), "stall" (the same, then hold still).
 
 Each request is logged to DIR/log.jsonl: {"method", "target", "fault"}.
@@ -198,6 +199,10 @@ class Handler(socketserver.BaseRequestHandler):
                 conn.putheader("Content-Length", str(len(body)))
             conn.endheaders(body if body else None)
             resp = conn.getresponse()
+            if rule and rule["fault"] == "lose":
+                resp.read()
+                reset(self.request)
+                return False
             rheaders = [(k, v) for k, v in resp.getheaders()
                         if k.lower() not in HOP]
             length = resp.getheader("Content-Length")
