@@ -188,6 +188,7 @@ int sess_establish(struct session *ss, const struct conn_opts *o,
 	if (configure(ss, o->user, prefs) != 0)
 		return sess_fail(ss, "ssh", "cannot set up an SSH session with %s: %s",
 		                 ss->label, sess_error(ss));
+	ss->handed = 1;
 	RETRY(ss, deadline, 1, rc, SSH_AGAIN, ssh_connect(ss->ssh));
 	if (rc == SSH_AGAIN)
 		return sess_wrap(ss, "SSH handshake with");
@@ -213,6 +214,13 @@ int sess_open(struct session *ss, const struct conn_opts *o, lua_State *L,
 	return 0;
 }
 
+/*
+ * The TCP socket is ours until ssh_connect takes it (ss->handed; it takes
+ * it at once, unless it cannot even apply its options: out of memory).
+ * From then on libssh 0.10 closes it itself when the connection fails
+ * and in ssh_free, but not in ssh_disconnect, which only lets go of it:
+ * so it is closed here only when libssh has not closed it and will not.
+ */
 void sess_release(struct session *ss)
 {
 	while (ss->chans)
@@ -220,6 +228,8 @@ void sess_release(struct session *ss)
 	ssh_key_free(ss->hostkey);
 	ss->hostkey = NULL;
 	if (ss->ssh) {
+		if (ss->handed && ssh_get_fd(ss->ssh) != ss->fd)
+			ss->fd = -1; /* libssh closed it when the connection failed */
 		ssh_disconnect(ss->ssh); /* says goodbye if it can, at once */
 		ssh_free(ss->ssh);
 		ss->ssh = NULL;

@@ -61,7 +61,8 @@ struct chan;
 
 struct session {
 	ssh_session ssh;
-	int fd;              /* ours: libssh does not close it */
+	int fd;              /* the TCP socket: see sess_release for its close */
+	int handed;          /* ssh_connect was given fd: libssh's socket has it */
 	int keepalive;       /* seconds between keepalives, 0: none */
 	double next_keepalive;
 	ssh_key hostkey;     /* the server's */
