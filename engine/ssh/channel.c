@@ -234,15 +234,21 @@ static void stop_remote(struct chan *c)
 }
 
 /* Freeing the channel, libssh sends the close, and forgets the channel
- * once the server has closed it too, or with the session. */
+ * once the server has closed it too, or with the session.  In a process
+ * that did not open the session nothing is said: libssh frees the
+ * channel with the session. */
 void chan_release(struct chan *c)
 {
 	struct session *ss = c->ss;
 
 	if (ss != NULL && c->ch != NULL) {
-		stop_remote(c);
+		int ours = sess_ours(ss);
+
+		if (ours)
+			stop_remote(c);
 		ssh_remove_channel_callbacks(c->ch, &c->cb);
-		ssh_channel_free(c->ch);
+		if (ours)
+			ssh_channel_free(c->ch);
 	}
 	c->ch = NULL;
 	chan_unlink(c);

@@ -35,6 +35,8 @@ static ssize_t exec_read(struct vk_stream *s, void *buf, size_t n)
 
 	if (ss == NULL || c->ch == NULL)
 		return vk_fail(s, "%s: its SSH session was closed", c->name);
+	if (!sess_ours(ss))
+		return vk_fail(s, "%s on %s: " NOT_OURS, c->name, ss->label);
 	if (n > UINT32_MAX)
 		n = UINT32_MAX;
 	for (;;) {

@@ -1,8 +1,8 @@
 /*
  * vakap.ssh's binding (ssh/ssh.h): luaopen_vakap_ssh, the module's
  * functions (connect, scan, quote, user) and the session handle
- * (metatable "vakap.ssh.session"): its methods, each checked to be open,
- * and its close, which is also __close and __gc.
+ * (metatable "vakap.ssh.session"): its methods, each checked to be open
+ * and this process's, and its close, which is also __close and __gc.
  * Misuse raises; a connection that cannot be made returns fail,
  * message, category.
  */
@@ -42,13 +42,15 @@ static struct session *tosession(lua_State *L, int idx)
 	return luaL_checkudata(L, idx, SESSION_MT);
 }
 
-/* The open session at idx; raises otherwise. */
+/* The open session at idx, opened by this process; raises otherwise. */
 static struct session *checksession(lua_State *L, int idx)
 {
 	struct session *ss = tosession(L, idx);
 
 	if (ss->ssh == NULL)
 		luaL_error(L, "attempt to use a closed SSH session");
+	if (!sess_ours(ss))
+		luaL_error(L, NOT_OURS);
 	return ss;
 }
 
@@ -246,7 +248,8 @@ static int m_hostkey(lua_State *L)
 }
 
 /* lua: sess:close() -- also __close and __gc; closing twice is harmless.
- *      Streams still open on it fail from then on. */
+ *      Streams still open on it fail from then on.  In a process that
+ *      did not open it, only that process's copy is freed. */
 static int m_close(lua_State *L)
 {
 	sess_release(tosession(L, 1));

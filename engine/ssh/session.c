@@ -1,5 +1,5 @@
 /*
- * The session (ssh/ssh.h): why its last step failed, the
+ * The session (ssh/ssh.h): who owns it, why its last step failed, the
  * wait on its socket (keepalives, deadlines, interruptions), the SSH
  * connection made on a TCP one, ssh.connect's steps in order, and the
  * release of it all.
@@ -29,11 +29,17 @@ void sess_init(struct session *ss, const struct conn_opts *o)
 {
 	memset(ss, 0, sizeof *ss);
 	ss->fd = -1;
+	ss->owner = getpid();
 	snprintf(ss->label, sizeof ss->label, "%s", o->label);
 	if (o->port == 22)
 		snprintf(ss->name, sizeof ss->name, "%s", o->host);
 	else
 		snprintf(ss->name, sizeof ss->name, "[%s]:%d", o->host, o->port);
+}
+
+int sess_ours(const struct session *ss)
+{
+	return ss->owner == getpid();
 }
 
 int sess_fail(struct session *ss, const char *code, const char *fmt, ...)
@@ -220,6 +226,8 @@ int sess_open(struct session *ss, const struct conn_opts *o, lua_State *L,
  * From then on libssh 0.10 closes it itself when the connection fails
  * and in ssh_free, but not in ssh_disconnect, which only lets go of it:
  * so it is closed here only when libssh has not closed it and will not.
+ * In a process that did not open the session nothing is said on it:
+ * ssh_free sends nothing, and closes this process's copy of the socket.
  */
 void sess_release(struct session *ss)
 {
@@ -228,9 +236,14 @@ void sess_release(struct session *ss)
 	ssh_key_free(ss->hostkey);
 	ss->hostkey = NULL;
 	if (ss->ssh) {
-		if (ss->handed && ssh_get_fd(ss->ssh) != ss->fd)
+		int held = ss->handed && ssh_get_fd(ss->ssh) == ss->fd;
+
+		if (ss->handed && !held)
 			ss->fd = -1; /* libssh closed it when the connection failed */
-		ssh_disconnect(ss->ssh); /* says goodbye if it can, at once */
+		if (sess_ours(ss))
+			ssh_disconnect(ss->ssh); /* says goodbye if it can, at once */
+		else if (held)
+			ss->fd = -1; /* ssh_free closes it */
 		ssh_free(ss->ssh);
 		ss->ssh = NULL;
 	}

@@ -22,6 +22,12 @@
  * there and let libssh read the socket.  Releasing is bounded too: each
  * step has a deadline, and is not interrupted.
  *
+ * A session belongs to the process that opened it: a forked child that
+ * inherits it must not write to its connection (the server would see
+ * two clients' packets on one stream, and the parent's session would be
+ * lost), so there its methods raise and its streams fail, and closing it
+ * only frees the child's copy.
+ *
  * libssh's own configuration files, known_hosts checks and logging are
  * off: sshconfig.lua reads ~/.ssh/config, and the known_hosts files are
  * checked here, with libssh's parser for each line.
@@ -45,6 +51,7 @@
 #define VAKAP_SSH_SSH_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <libssh/callbacks.h>
 #include <libssh/libssh.h>
@@ -56,6 +63,7 @@
 #define CLEANUP_S 3.0     /* the bound on each step of a release */
 #define PID_MARK "vakap-pid:" /* how a command's wrapper reports its pid */
 #define MAX_KNOWN_FILES 8
+#define NOT_OURS "this SSH session was opened by another process"
 
 struct chan;
 
@@ -63,6 +71,7 @@ struct session {
 	ssh_session ssh;
 	int fd;              /* the TCP socket: see sess_release for its close */
 	int handed;          /* ssh_connect was given fd: libssh's socket has it */
+	pid_t owner;         /* the process that opened it: only it talks on it */
 	int keepalive;       /* seconds between keepalives, 0: none */
 	double next_keepalive;
 	ssh_key hostkey;     /* the server's */
@@ -93,8 +102,10 @@ struct conn_opts {
 
 /* ---- session.c ---- */
 
-/* Empty and closed, named after o. */
+/* Empty and closed, owned by this process, named after o. */
 void sess_init(struct session *ss, const struct conn_opts *o);
+/* Whether this process opened the session (and so may talk on it). */
+int sess_ours(const struct session *ss);
 /* Record why a step failed, and its category; returns -1. */
 int sess_fail(struct session *ss, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -120,7 +131,7 @@ int sess_establish(struct session *ss, const struct conn_opts *o,
  * with ss->err. */
 int sess_open(struct session *ss, const struct conn_opts *o, lua_State *L,
               int files_idx);
-/* Stop and release its channels, say goodbye, free it all.
+/* Stop and release its channels, say goodbye (when ours), free it all.
  * Releasing twice is harmless. */
 void sess_release(struct session *ss);
 
