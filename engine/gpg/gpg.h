@@ -26,6 +26,13 @@
  * expired, revoked or disabled, fails the stream before gpg starts.  With
  * the keys resolved explicitly, gpg is told to trust them as given.
  *
+ * A manifest is signed as a cleartext-signed message (gpg.clearsign) and
+ * checked with gpg.verify, which names each signature's key and state:
+ * whether that key is trusted is the caller's decision, as for encrypt's.
+ * Manifests are small, so both use gpgme's synchronous operations on
+ * memory, their input bounded (SIGNED_MAX).  What a cleartext signature
+ * covers, and so what round-trips byte for byte: cleartext.c.
+ *
  * The files of engine/gpg/, and what this header shares between them:
  *   keys.c        gpg's home directory and program, gpgme contexts, key
  *                 lookup and its cache
@@ -35,6 +42,7 @@
  *                 up, released
  *   encrypt.c     the encrypt filter: gpg's command line, its status lines
  *   decrypt.c     the decrypt filter: gpgme's event loop, the signatures
+ *   cleartext.c   cleartext-signed messages: clearsign and verify
  *   lua.c         the binding: luaopen_vakap_gpg and its functions
  * Only luaopen_vakap_gpg is seen outside engine/gpg/; what the files
  * share is named vk_gpg_*.
@@ -53,7 +61,7 @@
 
 #define MAX_FDS 8          /* gpg's pipes: data in, data out, status, command */
 #define MAX_KEYS 32        /* recipients of one stream */
-#define MAX_SIGS 8         /* signatures reported by decrypt */
+#define MAX_SIGS 8         /* signatures reported by decrypt and verify */
 #define PASS_MAX 1024
 #define PASS_BUF (PASS_MAX + 2) /* and a newline, and its end */
 
@@ -185,5 +193,35 @@ extern const struct vk_stream_ops vk_gpg_decrypt_ops;
  * message. */
 int vk_gpg_decrypt_setup(struct gpg_filter *f, const char *homedir,
                          char *err, size_t errlen);
+
+/* ---- cleartext.c ---- */
+
+#define SIGNED_MAX (1024 * 1024) /* the largest text or message signed */
+
+struct sign_opts {
+	const char *signer;        /* a fingerprint or user id */
+	const char *homedir;       /* NULL: gpg's default */
+	const char *passfile;      /* NULL: gpg-agent's cached passphrase */
+};
+
+struct verified_sig {
+	char fpr[64];              /* the primary key's, when it is known */
+	const char *status;        /* "good", "bad", "no-key", ... */
+};
+
+struct verified {
+	struct vk_buf text;        /* the signed text; the caller frees it */
+	int nsigs;
+	struct verified_sig sigs[MAX_SIGS];
+};
+
+/* Append to out the cleartext-signed message of text (len bytes) signed
+ * by o->signer.  0, or -1 with a message. */
+int vk_gpg_clearsign(const char *text, size_t len, const struct sign_opts *o,
+                     struct vk_buf *out, char *err, size_t errlen);
+/* Verify msg (len bytes), one cleartext-signed message: v gets the text
+ * and its signatures.  0, or -1 with a message. */
+int vk_gpg_verify(const char *msg, size_t len, const char *homedir,
+                  struct verified *v, char *err, size_t errlen);
 
 #endif

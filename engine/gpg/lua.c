@@ -202,11 +202,116 @@ static int l_engine(lua_State *L)
 	return 1;
 }
 
+/* Raise unless every key of the options table at idx is one of `known`
+ * (NULL-terminated): a misspelt option is the caller's bug. */
+static void check_options(lua_State *L, int idx, const char *fn,
+                          const char *const *known)
+{
+	int i;
+
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		const char *key = lua_type(L, -2) == LUA_TSTRING
+			? lua_tostring(L, -2) : NULL;
+
+		for (i = 0; key && known[i]; i++)
+			if (strcmp(key, known[i]) == 0)
+				break;
+		if (key == NULL || known[i] == NULL)
+			luaL_error(L, "%s: unknown option '%s'", fn,
+			           key ? key : luaL_typename(L, -2));
+		lua_pop(L, 1);
+	}
+}
+
+/* lua: gpg.clearsign(text, {signer =, homedir =, passphrase_file =})
+ *      -> the OpenPGP cleartext-signed message (gpg --clearsign's)
+ *      | fail, message.  signer (a fingerprint or user id) must name
+ *      one secret key usable for signing, as encrypt's sign does; its
+ *      passphrase comes from passphrase_file's first line, else from
+ *      gpg-agent's cache, never a prompt.  The text is at most 1 MiB
+ *      of lines of at most 16 KiB, no NUL, no line ending in a space,
+ *      tab or CR (a signature would not cover them): gpg.verify gives
+ *      back exactly this text, a last newline or none. */
+static int l_clearsign(lua_State *L)
+{
+	static const char *const known[] = {"signer", "homedir",
+	                                    "passphrase_file", NULL};
+	struct vk_buf out = {0};
+	struct sign_opts o;
+	const char *text;
+	size_t len;
+	char err[512];
+
+	text = luaL_checklstring(L, 1, &len);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	check_options(L, 2, "gpg.clearsign", known);
+	o.signer = opt_string(L, 2, "signer");
+	o.homedir = opt_string(L, 2, "homedir");
+	o.passfile = opt_string(L, 2, "passphrase_file");
+	if (o.signer == NULL)
+		return luaL_error(L, "gpg.clearsign: signer is required");
+	if (vk_gpg_clearsign(text, len, &o, &out, err, sizeof err) < 0) {
+		vk_buf_free(&out);
+		return vk_pushfail(L, "%s", err);
+	}
+	lua_pushlstring(L, out.p, out.len);
+	vk_buf_free(&out);
+	return 1;
+}
+
+/* lua: gpg.verify(message, {homedir =}) -> text, signatures
+ *      | fail, message.  message must be one cleartext-signed message
+ *      and nothing else (at most 1 MiB); text is what was signed (each
+ *      line without the spaces, tabs and CR a signature does not cover,
+ *      the line end before the signature not part of it); signatures
+ *      is a list of {fpr =, status =}: fpr the signing key's primary
+ *      fingerprint (the key id the signature names when the keyring
+ *      lacks the key), status "good", "bad" (the text or signature was
+ *      changed), "expired-key", "revoked-key", "expired-signature",
+ *      "no-key" or "error".  Only "good" by a key the caller trusts
+ *      vouches for the text. */
+static int l_verify(lua_State *L)
+{
+	static const char *const known[] = {"homedir", NULL};
+	struct verified v;
+	const char *msg, *homedir = NULL;
+	size_t len;
+	char err[512];
+	int i;
+
+	msg = luaL_checklstring(L, 1, &len);
+	if (!lua_isnoneornil(L, 2)) {
+		luaL_checktype(L, 2, LUA_TTABLE);
+		check_options(L, 2, "gpg.verify", known);
+		homedir = opt_string(L, 2, "homedir");
+	}
+	memset(&v, 0, sizeof v);
+	if (vk_gpg_verify(msg, len, homedir, &v, err, sizeof err) < 0) {
+		vk_buf_free(&v.text);
+		return vk_pushfail(L, "%s", err);
+	}
+	lua_pushlstring(L, v.text.p, v.text.len);
+	vk_buf_free(&v.text);
+	lua_createtable(L, v.nsigs, 0);
+	for (i = 0; i < v.nsigs; i++) {
+		lua_createtable(L, 0, 2);
+		lua_pushstring(L, v.sigs[i].fpr);
+		lua_setfield(L, -2, "fpr");
+		lua_pushstring(L, v.sigs[i].status);
+		lua_setfield(L, -2, "status");
+		lua_rawseti(L, -2, i + 1);
+	}
+	return 2;
+}
+
 static const luaL_Reg funcs[] = {
 	{"engine", l_engine},
 	{"encrypt", l_encrypt},
 	{"decrypt", l_decrypt},
 	{"key", l_key},
+	{"clearsign", l_clearsign},
+	{"verify", l_verify},
 	{NULL, NULL},
 };
 
