@@ -112,6 +112,35 @@ function M.component(name, level)
 	end
 end
 
+-- Read s to its end, discarding it, keeping its last `keep` bytes.
+-- -> bytes, tail | nil, err
+local function drain(s, keep)
+	local n, tail = 0, ""
+	keep = keep or 0
+	while true do
+		local chunk, err = s:read(131072)
+		if not chunk then
+			if err then return nil, err end
+			return n, tail
+		end
+		n = n + #chunk
+		if keep > 0 then tail = (tail .. chunk):sub(-keep) end
+	end
+end
+
+-- An inspect for dumps that end with a line saying they are complete:
+-- inspect(self, stream) -> { bytes, complete = true } | nil, problem
+local function ends_with(marker, what)
+	return function(_, s)
+		local n, tail = drain(s, 512)
+		if not n then return nil, tail end
+		if not tail:find(marker, 1, true) then
+			return nil, ("%s does not end with its completion line (\"%s\"): it was cut short"):format(what, marker)
+		end
+		return { bytes = n, complete = true }
+	end
+end
+
 -- The `vakap` table operators' files see.
 M.vakap = {
 	version = nil, -- set by the cli
@@ -128,6 +157,8 @@ M.vakap = {
 	human_duration = util.human_duration,
 	iso = util.iso,
 	log = require "vakap.log",
+	drain = drain,
+	ends_with = ends_with,
 }
 
 return M

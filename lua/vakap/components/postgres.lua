@@ -4,7 +4,6 @@
 --
 -- Every client runs with -w: it never asks for a password; one comes
 -- from ~/.pgpass of the user the dump runs as, or is not needed (peer).
-local backups = require "vakap.backups"
 local vakap = require("vakap.api").vakap
 local db = require "vakap.dbclient"
 
@@ -90,8 +89,8 @@ local function restore_argv(o, format, name)
 	return db.append(argv, o.psql_options)
 end
 
-local dump_complete = backups.ends_with("-- PostgreSQL database dump complete", "the dump")
-local cluster_complete = backups.ends_with("-- PostgreSQL database cluster dump complete", "the globals dump")
+local dump_complete = vakap.ends_with("-- PostgreSQL database dump complete", "the dump")
+local cluster_complete = vakap.ends_with("-- PostgreSQL database cluster dump complete", "the globals dump")
 
 return vakap.component "postgres" {
 	description = "A PostgreSQL database (or every one, and the globals), dumped with pg_dump",
@@ -176,7 +175,7 @@ return vakap.component "postgres" {
 		end
 		local proc = require "vakap.proc"
 		if not require("vakap.hosts.local").open():which("pg_restore") then
-			local n, derr = backups.drain(s)
+			local n, derr = vakap.drain(s)
 			if not n then return nil, derr end
 			return { bytes = n + 5, toc = "not listed: no pg_restore here" }
 		end

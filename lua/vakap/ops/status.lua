@@ -3,18 +3,7 @@
 -- last run of each op.  Read-only: one listing per site, nothing written,
 -- no locks.
 local vakap = require("vakap.api").vakap
-local catalog = require "vakap.catalog"
 local util = require "vakap.util"
-
--- The last run of an op: a success from the listing alone; a failure's
--- message (and a record in the earlier form) read from the record.
-local function read_op(ctx, entry)
-	if entry.ok then return { time = entry.mtime and util.iso(entry.mtime), ok = true } end
-	local data = ctx.storage:get_string(entry.key)
-	local rec = data and vakap.json.decode(data)
-	if type(rec) ~= "table" then return { state = "unreadable" } end
-	return { time = rec.time, ok = rec.ok, error = rec.error ~= vakap.json.null and rec.error or nil }
-end
 
 -- The parts a component stored (one per database, for all = true), by
 -- name; none when it stored one object.  After a change from one layout
@@ -35,9 +24,8 @@ return vakap.op "status" {
 	record = false,
 
 	run = function(site, ctx)
-		local entries, err = ctx.storage:list(site.name .. "/")
-		if not entries then error("cannot list storage: " .. err, 0) end
-		local cat = catalog.scan(site.name, entries)
+		local cat, err = ctx.repository:list(site.name)
+		if not cat then error("cannot list storage: " .. err, 0) end
 		local stale_after = ctx.stale_after or site.config.stale_after or ctx.settings.stale_after
 		local rows = {}
 		local function add(c, folder, part)
@@ -72,7 +60,7 @@ return vakap.op "status" {
 		end
 		local ops = {}
 		for _, name in ipairs(util.sorted_keys(cat.ops)) do
-			local rec = read_op(ctx, cat.ops[name])
+			local rec = ctx.repository:last_run(cat.ops[name])
 			rec.op = name
 			ops[#ops + 1] = rec
 		end
