@@ -5,7 +5,7 @@
 -- files of the user the dump runs as (~/.my.cnf), or from defaults_file,
 -- given to every client as --defaults-extra-file, its first argument.
 local vakap = require("vakap.api").vakap
-local db = require "vakap.dbclient"
+local db = vakap.db
 
 local system_schemas = {
 	information_schema = true, performance_schema = true, sys = true, mysql = true,

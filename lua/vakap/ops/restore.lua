@@ -11,32 +11,26 @@
 --                  to a temporary file and read through once, then
 --                  restored from that checked copy.
 local vakap = require("vakap.api").vakap
-local fs = require "vakap.fs"
-local proc = require "vakap.proc"
-local util = require "vakap.util"
 
-local function temp_path(what)
-	local dir = os.getenv("TMPDIR") or "/tmp"
-	return ("%s/vakap-%s-%d-%d"):format(dir, what, proc.pid(), math.floor(proc.clock() * 1e6))
-end
+local here = vakap.localhost
 
 -- --to FILE: the plaintext of src (the stored object) into
 -- FILE.vakap-tmp, renamed into place.
 local function to_file(site, ctx, src, manifest, path, force)
-	if fs.stat(path) and not force then
+	if here:stat(path) and not force then
 		return nil, ("%s exists: remove it, or give --force to replace it"):format(path)
 	end
 	local s, err = ctx.repository:plaintext(site, manifest, src)
 	if not s then return nil, err end
 	local tmp = path .. ".vakap-tmp"
-	fs.remove(tmp)
+	here:remove(tmp)
 	local n
-	n, err = fs.write(s, tmp, { progress = function(b) ctx.progress(b, "restore") end })
+	n, err = here:write(s, tmp, { progress = function(b) ctx.progress(b, "restore") end })
 	s:close()
 	if not n then return nil, err end
-	local ok, rerr = fs.rename(tmp, path, { replace = force })
+	local ok, rerr = here:rename(tmp, path, { replace = force })
 	if not ok then
-		fs.remove(tmp)
+		here:remove(tmp)
 		return nil, rerr
 	end
 	return n
@@ -45,23 +39,23 @@ end
 -- --into-host: fetch and check first, restore from the checked copy.
 local function into_host(site, ctx, c, b, manifest, target)
 	local repo = ctx.repository
-	local copy = temp_path("restore")
+	local copy = here:temp_path("restore")
 	local src, err = repo:fetch(b, manifest)
 	if not src then return nil, err end
 	local n
-	n, err = fs.write(src, copy, { mode = 384 })
+	n, err = here:write(src, copy, { mode = 384 })
 	src:close()
 	if not n then return nil, err end
 	local function done(...)
-		fs.remove(copy)
+		here:remove(copy)
 		return ...
 	end
-	local s, perr = repo:plaintext(site, manifest, fs.source(copy))
+	local s, perr = repo:plaintext(site, manifest, here:read(copy))
 	if not s then return done(nil, perr) end
 	local bytes, derr = vakap.drain(s)
 	s:close()
 	if not bytes then return done(nil, "the backup does not check out, nothing was restored: " .. derr) end
-	s = repo:plaintext(site, manifest, fs.source(copy))
+	s = repo:plaintext(site, manifest, here:read(copy))
 	local ok, rerr = c.def.restore(c, site, s, { target = target, part = manifest.part, manifest = manifest })
 	s:close()
 	if not ok then return done(nil, rerr) end
@@ -79,7 +73,7 @@ local function chosen(site, ctx, a)
 	if not s then error(err, 0) end
 	local b = repo:pick(s, a.at)
 	if not b then
-		error(("no backup of %s at or before %s"):format(a.component, util.iso(a.at or util.now())), 0)
+		error(("no backup of %s at or before %s"):format(a.component, vakap.iso(a.at or vakap.now())), 0)
 	end
 	local manifest
 	manifest, err = repo:manifest(b)
@@ -95,7 +89,7 @@ return vakap.op "restore" {
 	run = function(site, ctx)
 		local a = ctx.args or {}
 		local s, b, manifest = chosen(site, ctx, a)
-		local row = { component = s.label, stamp = b.stamp, time = util.iso(b.time), object = b.data and b.data.key }
+		local row = { component = s.label, stamp = b.stamp, time = vakap.iso(b.time), object = b.data and b.data.key }
 		local n, err
 		if a.to then
 			local src, gerr = ctx.repository:open(b)

@@ -7,8 +7,6 @@
 -- of a component (a database of all = true) is rotated on its own, by the
 -- component's policy.
 local vakap = require("vakap.api").vakap
-local retention = require "vakap.retention"
-local util = require "vakap.util"
 
 -- The policy for component `name` of site: -> policy | nil
 local function policy_for(site, ctx, name)
@@ -21,7 +19,7 @@ end
 local function series_of(comp)
 	local out = {}
 	if #comp.backups > 0 or #comp.orphans > 0 or next(comp.parts) == nil then out[1] = { comp } end
-	for _, pname in ipairs(util.sorted_keys(comp.parts)) do out[#out + 1] = { comp.parts[pname], pname } end
+	for _, pname in ipairs(vakap.sorted_keys(comp.parts)) do out[#out + 1] = { comp.parts[pname], pname } end
 	return out
 end
 
@@ -29,7 +27,7 @@ end
 -- policy: what it keeps and forgets in row; what to forget (backups, then
 -- leftovers) added to items.  -> row
 local function decide_series(ctx, policy, folder, row, items)
-	local keep, forget, reasons = retention.apply(policy, folder.backups)
+	local keep, forget, reasons = vakap.retention.apply(policy, folder.backups)
 	for _, b in ipairs(keep) do
 		row.kept[#row.kept + 1] = { stamp = b.stamp, reasons = reasons[b] }
 	end
@@ -55,7 +53,7 @@ local function decide(site, ctx)
 	local cat, err = ctx.repository:list(site.name)
 	if not cat then error("cannot list storage: " .. err, 0) end
 	local rows, items = {}, {}
-	for _, name in ipairs(util.sorted_keys(cat.components)) do
+	for _, name in ipairs(vakap.sorted_keys(cat.components)) do
 		local policy = policy_for(site, ctx, name)
 		if not policy then
 			error(("%s: no retention policy: set retention = { ... } in vakap.lua, the site or the component")

@@ -2,7 +2,6 @@
 -- backups of a site, newest first, with time, size, compression,
 -- encryption and signer (from each manifest) and the last verification.
 local vakap = require("vakap.api").vakap
-local util = require "vakap.util"
 
 -- A manifest field that is set (JSON null is not).
 local function present(v)
@@ -30,7 +29,7 @@ return vakap.op "snapshots" {
 				local m, merr = repo:manifest(b)
 				local e = m and m.encryption
 				rows[#rows + 1] = {
-					component = s.label, stamp = b.stamp, time = util.iso(b.time),
+					component = s.label, stamp = b.stamp, time = vakap.iso(b.time),
 					size = b.data and b.data.size, object = b.data and b.data.key,
 					compression = m and m.compression, sha256 = m and m.sha256,
 					encryption = present(e) and e.type or (m and "none") or nil,
@@ -59,7 +58,7 @@ return vakap.op "snapshots" {
 					local enc = b.encryption == "gpg" and ("gpg, %d recipient%s"):format(#b.recipients,
 						#b.recipients == 1 and "" or "s") or b.encryption or "?"
 					lines[#lines + 1] = ("%-18s %-21s %10s  %-6s %-18s %-16s %s"):format(b.component, b.time,
-						b.size and util.human_size(b.size) or "-", b.compression or "?", enc,
+						b.size and vakap.human_size(b.size) or "-", b.compression or "?", enc,
 						b.signer and b.signer:sub(-16) or "-", b.problem or b.verified or "-")
 				end
 			end

@@ -3,7 +3,6 @@
 -- last run of each op.  Read-only: one listing per site, nothing written,
 -- no locks.
 local vakap = require("vakap.api").vakap
-local util = require "vakap.util"
 
 -- The parts a component stored (one per database, for all = true), by
 -- name; none when it stored one object.  After a change from one layout
@@ -32,7 +31,7 @@ return vakap.op "status" {
 			local last = folder and folder.backups[1]
 			local row = { component = c.name, part = part, type = c.type, backups = folder and #folder.backups or 0 }
 			if last then
-				row.time = util.iso(last.time)
+				row.time = vakap.iso(last.time)
 				row.age = ctx.now - last.time
 				row.size = last.data and last.data.size
 				row.object = last.data and last.data.key
@@ -41,7 +40,7 @@ return vakap.op "status" {
 				for _, b in ipairs(folder.backups) do
 					if b.verify then
 						row.verified = { ok = b.verify.ok, stamp = b.stamp,
-							time = b.verify.time and util.iso(b.verify.time), age = b.verify.time and ctx.now - b.verify.time }
+							time = b.verify.time and vakap.iso(b.verify.time), age = b.verify.time and ctx.now - b.verify.time }
 						break
 					end
 				end
@@ -59,7 +58,7 @@ return vakap.op "status" {
 			if #parts == 0 then add(c, found) end
 		end
 		local ops = {}
-		for _, name in ipairs(util.sorted_keys(cat.ops)) do
+		for _, name in ipairs(vakap.sorted_keys(cat.ops)) do
 			local rec = ctx.repository:last_run(cat.ops[name])
 			rec.op = name
 			ops[#ops + 1] = rec
@@ -84,8 +83,8 @@ return vakap.op "status" {
 					lines[#lines + 1] = ("%-20s %-14s %-8s %-21s %9s %10s  %s"):format(r.site,
 						c.part and c.component .. "/" .. c.part or c.component,
 						c.state == "ok" and "ok" or c.state:upper(), c.time or "never",
-						c.age and util.human_duration(c.age) or "-", c.size and util.human_size(c.size) or "-",
-						v and ("%s %s ago (%s)"):format(v.ok and "ok" or "FAILED", v.age and util.human_duration(v.age) or "?",
+						c.age and vakap.human_duration(c.age) or "-", c.size and vakap.human_size(c.size) or "-",
+						v and ("%s %s ago (%s)"):format(v.ok and "ok" or "FAILED", v.age and vakap.human_duration(v.age) or "?",
 							v.stamp) or "-")
 				end
 				for _, o in ipairs(r.result.ops) do

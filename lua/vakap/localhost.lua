@@ -1,0 +1,51 @@
+-- vakap.localhost: the machine vakap runs on, as operator code (and the
+-- built-in components and ops) may use it.  It has the methods of a site
+-- whose host is "local" -- spawn, feed, tar, extract, stat, which,
+-- capture, exec -- and the few file operations a restore needs here:
+-- read, write, rename, remove, temp_path.  An object without fields:
+-- nothing in it can be set or replaced.
+local fs = require "vakap.fs"
+local proc = require "vakap.proc"
+local sandbox = require "vakap.sandbox"
+local sitemod = require "vakap.site"
+
+local here = sitemod.new({ name = "localhost", host = "local" }, {})
+
+local methods = {}
+
+-- Each a tail call, so that an error a site method raises at its
+-- caller's line names the operator's line, as site:capture does.
+for _, name in ipairs { "spawn", "feed", "tar", "extract", "stat", "which", "capture", "exec" } do
+	methods[name] = function(_, ...)
+		return here[name](here, ...)
+	end
+end
+
+-- read(path) -> stream of the file's bytes | nil, err
+function methods.read(_, path)
+	return fs.source(path)
+end
+
+-- write(stream, path [, { mode, progress }]) -> bytes | nil, err
+function methods.write(_, s, path, opts)
+	return fs.write(s, path, opts)
+end
+
+-- rename(from, to [, { replace }]) -> true | nil, err; never replaces
+-- unless told to
+function methods.rename(_, from, to, opts)
+	return fs.rename(from, to, opts)
+end
+
+-- remove(path) -> true | nil, err
+function methods.remove(_, path)
+	return fs.remove(path)
+end
+
+-- temp_path(what) -> a path no other run uses, in $TMPDIR (or /tmp)
+function methods.temp_path(_, what)
+	local dir = os.getenv("TMPDIR") or "/tmp"
+	return ("%s/vakap-%s-%d-%d"):format(dir, what, proc.pid(), math.floor(proc.clock() * 1e6))
+end
+
+return sandbox.object(methods, "vakap.localhost")
