@@ -1,7 +1,7 @@
 -- The backup op, against a real directory storage, with components that
 -- store one object or several parts (as mysql and postgres do with all =
 -- true).
-local backup = require "vakap.ops.backup"
+local backup = require("vakap.config").builtin("op", "backup")
 local catalog = require "vakap.catalog"
 local compress = require "vakap.compress"
 local repository = require "vakap.repository"

@@ -166,13 +166,13 @@ site "zeta" { host = "local" }
 
 		it("registers the built-in components and ops", function()
 			local cfg = load {}
-			assert.equal(require "vakap.components.files", cfg.components.files)
-			assert.equal(require "vakap.components.command", cfg.components.command)
-			assert.equal(require "vakap.components.mysql", cfg.components.mysql)
-			assert.equal(require "vakap.components.postgres", cfg.components.postgres)
-			assert.equal(require "vakap.ops.backup", cfg.ops.backup)
-			assert.equal(require "vakap.ops.status", cfg.ops.status)
-			assert.equal(require "vakap.ops.check", cfg.ops.check)
+			assert.equal(config.builtin("component", "files"), cfg.components.files)
+			assert.equal(config.builtin("component", "command"), cfg.components.command)
+			assert.equal(config.builtin("component", "mysql"), cfg.components.mysql)
+			assert.equal(config.builtin("component", "postgres"), cfg.components.postgres)
+			assert.equal(config.builtin("op", "backup"), cfg.ops.backup)
+			assert.equal(config.builtin("op", "status"), cfg.ops.status)
+			assert.equal(config.builtin("op", "check"), cfg.ops.check)
 		end)
 
 		it("lets a sites.d file use locals, string functions and os.getenv", function()
@@ -602,8 +602,8 @@ op "status" {
 			assert.equal("My own status", cfg.ops.status.description)
 			assert.equal("mine", cfg.ops.status.run())
 			assert.equal(dir .. "/ops.d/status.lua", cfg.ops.status.file)
-			-- the built-in module itself is left as it was
-			assert.are_not.equal("My own status", require("vakap.ops.status").description)
+			-- the built-in op itself is left as it was
+			assert.are_not.equal("My own status", config.builtin("op", "status").description)
 		end)
 
 		it("rejects two files defining the same op, naming both", function()

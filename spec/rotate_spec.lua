@@ -1,7 +1,7 @@
 -- The rotate op on the parts of a component (the databases of all =
 -- true), against a real directory dir.storage: each part is its own series.
 local repository = require "vakap.repository"
-local rotate = require "vakap.ops.rotate"
+local rotate = require("vakap.config").builtin("op", "rotate")
 local tmpdir = require "tmpdir"
 local util = require "vakap.util"
 

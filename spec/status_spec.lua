@@ -2,7 +2,7 @@
 local dir_storage = require "vakap.storage.dir"
 local json = require("vakap.util").json
 local repository = require "vakap.repository"
-local status = require "vakap.ops.status"
+local status = require("vakap.config").builtin("op", "status")
 local tmpdir = require "tmpdir"
 local util = require "vakap.util"
 

@@ -403,10 +403,10 @@ function M.load(path)
 	}
 	cfg.settings = load_settings(cfg, path)
 	for _, name in ipairs(M.builtin_components) do
-		cfg.components[name] = require("vakap.components." .. name)
+		cfg.components[name] = M.builtin("component", name)
 	end
 	for _, name in ipairs(M.builtin_ops) do
-		cfg.ops[name] = require("vakap.ops." .. name)
+		cfg.ops[name] = M.builtin("op", name)
 	end
 	local s = cfg.settings
 	load_decls("component", cfg.components, lua_files(join(cfg.dir, s.components)))

@@ -4,7 +4,6 @@
 -- Credentials never appear on a command line: they come from the option
 -- files of the user the dump runs as (~/.my.cnf), or from defaults_file,
 -- given to every client as --defaults-extra-file, its first argument.
-local vakap = require("vakap.api").vakap
 local db = vakap.db
 
 local system_schemas = {
@@ -102,7 +101,7 @@ end
 
 local complete = vakap.ends_with("-- Dump completed", "the dump")
 
-return vakap.component "mysql" {
+component "mysql" {
 	description = "A MySQL or MariaDB database (or every one), dumped with mysqldump",
 	options = {
 		database = { type = "string" },

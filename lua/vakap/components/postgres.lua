@@ -4,7 +4,6 @@
 --
 -- Every client runs with -w: it never asks for a password; one comes
 -- from ~/.pgpass of the user the dump runs as, or is not needed (peer).
-local vakap = require("vakap.api").vakap
 local db = vakap.db
 
 local formats = {
@@ -92,7 +91,7 @@ end
 local dump_complete = vakap.ends_with("-- PostgreSQL database dump complete", "the dump")
 local cluster_complete = vakap.ends_with("-- PostgreSQL database cluster dump complete", "the globals dump")
 
-return vakap.component "postgres" {
+component "postgres" {
 	description = "A PostgreSQL database (or every one, and the globals), dumped with pg_dump",
 	options = {
 		database = { type = "string" },

@@ -2,7 +2,6 @@
 -- time), handed to the repository, which compresses, encrypts, hashes and
 -- stores it, and writes its manifest only when the whole stream ended
 -- cleanly.  A component or part that fails fails alone.
-local vakap = require("vakap.api").vakap
 
 -- "db", or "db/shop" for the part shop of the component db
 local function label(component, part)
@@ -28,7 +27,7 @@ local function parts_of(site, c, ctx)
 	return parts
 end
 
-return vakap.op "backup" {
+op "backup" {
 	description = "Back up every component of the site to storage",
 	lock = true,
 

@@ -1,7 +1,6 @@
 -- The check op: can each site's host be reached, does each component find
 -- what it needs there (its directory, its command), and is every key its
 -- backups are encrypted to or signed with usable, and for how long?
-local vakap = require("vakap.api").vakap
 
 -- One row per key: usable (and until when), expiring soon, or not usable.
 local function key_rows(site, ctx, rows, problems)
@@ -19,7 +18,7 @@ local function key_rows(site, ctx, rows, problems)
 	end
 end
 
-return vakap.op "check" {
+op "check" {
 	description = "Check that each site's host, components and keys are usable",
 	record = false,
 

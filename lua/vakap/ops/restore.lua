@@ -10,7 +10,6 @@
 --                  backup has been checked: the stored object is fetched
 --                  to a temporary file and read through once, then
 --                  restored from that checked copy.
-local vakap = require("vakap.api").vakap
 
 local here = vakap.localhost
 
@@ -81,7 +80,7 @@ local function chosen(site, ctx, a)
 	return s, b, manifest
 end
 
-return vakap.op "restore" {
+op "restore" {
 	description = "Restore a backup: to a file, or into the site's host",
 	record = false,
 	lock = true,

@@ -6,7 +6,6 @@
 -- failed run's) are removed once they are more than a day old.  Each part
 -- of a component (a database of all = true) is rotated on its own, by the
 -- component's policy.
-local vakap = require("vakap.api").vakap
 
 -- The policy for component `name` of site: -> policy | nil
 local function policy_for(site, ctx, name)
@@ -75,7 +74,7 @@ local function summary_line(site, r, verb)
 		table.concat(parts, ", "))
 end
 
-return vakap.op "rotate" {
+op "rotate" {
 	description = "Delete the backups no retention rule keeps",
 	lock = true,
 

@@ -1,14 +1,13 @@
 -- The snapshots op (vakap snapshots SITE [COMPONENT[/PART]]): the stored
 -- backups of a site, newest first, with time, size, compression,
 -- encryption and signer (from each manifest) and the last verification.
-local vakap = require("vakap.api").vakap
 
 -- A manifest field that is set (JSON null is not).
 local function present(v)
 	return v ~= nil and v ~= vakap.json.null
 end
 
-return vakap.op "snapshots" {
+op "snapshots" {
 	description = "List a site's stored backups, newest first",
 	record = false,
 

@@ -2,7 +2,6 @@
 -- the last good backup (one with a manifest), its age and size; and the
 -- last run of each op.  Read-only: one listing per site, nothing written,
 -- no locks.
-local vakap = require("vakap.api").vakap
 
 -- The parts a component stored (one per database, for all = true), by
 -- name; none when it stored one object.  After a change from one layout
@@ -18,7 +17,7 @@ local function latest_parts(found)
 	return names
 end
 
-return vakap.op "status" {
+op "status" {
 	description = "Show the last good backup of each component, and the last run of each op",
 	record = false,
 

@@ -6,7 +6,6 @@
 -- pg_dump archive's table of contents).  The outcome is recorded beside
 -- the backup, in the name of a small object (STAMP.verify-ok.json or
 -- STAMP.verify-failed.json), so status shows it from its listing alone.
-local vakap = require("vakap.api").vakap
 
 -- Check one backup.  -> { what was found } | nil, problem
 local function check_one(site, ctx, series, b)
@@ -33,7 +32,7 @@ local function check_one(site, ctx, series, b)
 	return found, ierr
 end
 
-return vakap.op "verify" {
+op "verify" {
 	description = "Download the newest backups and check them to their last byte",
 	record = false,
 
