@@ -10,6 +10,7 @@ local log = require "vakap.log"
 local proc = require "vakap.proc"
 local progress = require "vakap.progress"
 local repository = require "vakap.repository"
+local sandbox = require "vakap.sandbox"
 local sitemod = require "vakap.site"
 local util = require "vakap.util"
 local worker = require "vakap.worker"
@@ -49,10 +50,11 @@ end
 -- What runs in the worker: the op on one site, then one result line.
 local function run_site(op, rec, base)
 	log.set_sink(function(level, text) send({ type = "log", level = level, text = text }) end)
-	local ctx = setmetatable({
-		progress = function(bytes, label) send({ type = "progress", bytes = bytes, label = label }) end,
-	}, { __index = base })
+	local ctx = sandbox.copy(base)
+	ctx.progress = function(bytes, label) send({ type = "progress", bytes = bytes, label = label }) end
 	local site = sitemod.new(rec, ctx)
+	-- what the op sees of the run: read-only, the settings too
+	local view = sandbox.readonly(ctx, "ctx")
 	local started, t0 = util.now(), proc.clock()
 	local fn = op.run
 	if base.dry_run then
@@ -66,8 +68,8 @@ local function run_site(op, rec, base)
 	local locked = op.lock and not base.dry_run
 	local ok, res, err = xpcall(function()
 		-- held while the op runs; a worker that dies releases it with its descriptor
-		local _ <close> = locked and lock_site(site, base) or nil
-		return fn(site, ctx)
+		local _ <close> = locked and lock_site(rec, base) or nil
+		return fn(site, view)
 	end, handler)
 	site:close()
 	local out = { type = "result", duration = proc.clock() - t0 }
@@ -76,7 +78,8 @@ local function run_site(op, rec, base)
 	else
 		out.ok, out.error = false, res
 	end
-	if op.record and not base.dry_run then record(base, op, site, out, started) end
+	-- the record's site is the declared one, whatever the op did to its site object
+	if op.record and not base.dry_run then record(base, op, rec, out, started) end
 	send(out)
 end
 

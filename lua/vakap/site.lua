@@ -4,6 +4,7 @@
 -- Ansible: the op fails for this site and the run goes on with the others.
 local hosts = require "vakap.hosts"
 local log = require "vakap.log"
+local sandbox = require "vakap.sandbox"
 local util = require "vakap.util"
 
 local M = {}
@@ -11,20 +12,27 @@ local M = {}
 local Site = {}
 Site.__index = Site
 
--- rec: the site as loaded by config; ctx: the run
+-- The run each site belongs to (its settings say how to reach hosts),
+-- kept out of the ops' reach.
+local runs = setmetatable({}, { __mode = "k" })
+
+-- rec: the site as loaded by config; ctx: the run.  An op sees the
+-- declaration read-only: config (the record), tags and vars are views.
 function M.new(rec, ctx)
 	local self = setmetatable({
-		name = rec.name, host = rec.host, tags = rec.tags, root = rec.root,
-		vars = rec.vars, description = rec.description,
-		components = rec.components, config = rec, ctx = ctx,
+		name = rec.name, host = rec.host, tags = sandbox.readonly(rec.tags, "site.tags"), root = rec.root,
+		vars = sandbox.readonly(rec.vars, "site.vars"), description = rec.description,
+		components = sandbox.readonly(rec.components, "site.components"), config = sandbox.readonly(rec, "site.config"),
 	}, Site)
+	runs[self] = ctx
 	return self
 end
 
 -- The host connection, opened at first use and kept for the whole run.
 function Site:connection()
 	if not self._conn then
-		local h, err = hosts.open(self.host, self.ctx and self.ctx.settings)
+		local ctx = runs[self]
+		local h, err = hosts.open(self.host, ctx and ctx.settings)
 		if not h then error(err, 0) end
 		self._conn = h
 	end
