@@ -191,6 +191,16 @@ describe("the repository", function()
 		end)
 	end)
 
+	it("raises at the caller's line on a call with a dot, or a wrong argument", function()
+		local repo = open()
+		assert.has_error(function() repo.list("s") end,
+			"call repository:list with a colon, not a dot: repository:list(...)")
+		assert.has_error(function() repo:list(site) end,
+			"repository:list: give the site's name: ctx.repository:list(site.name)")
+		assert.has_error(function() repo:writer("s") end, "repository:writer: give the site the op runs on")
+		assert.has_error(function() repo:forget() end, "repository:forget: give a list of backups and leftovers")
+	end)
+
 	it("keeps its storage out of reach: no fields, and none can be set", function()
 		local repo = open()
 		assert.is_nil(rawget(repo, "storage"))

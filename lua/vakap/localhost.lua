@@ -5,20 +5,37 @@
 -- read, write, rename, remove, temp_path.  An object without fields:
 -- nothing in it can be set or replaced.
 local fs = require "vakap.fs"
+local log = require "vakap.log"
 local proc = require "vakap.proc"
 local sandbox = require "vakap.sandbox"
 local sitemod = require "vakap.site"
+local util = require "vakap.util"
 
 local here = sitemod.new({ name = "localhost", host = "local" }, {})
 
 local methods = {}
 
--- Each a tail call, so that an error a site method raises at its
--- caller's line names the operator's line, as site:capture does.
-for _, name in ipairs { "spawn", "feed", "tar", "extract", "stat", "which", "capture", "exec" } do
+for _, name in ipairs { "spawn", "feed", "tar", "extract", "stat", "which" } do
 	methods[name] = function(_, ...)
 		return here[name](here, ...)
 	end
+end
+
+-- capture(argv...) -> the output without trailing newlines; raises at
+-- the caller's line when the command cannot run or fails
+function methods.capture(_, ...)
+	local out, err = sitemod.output(here, sitemod.argv(...))
+	if not out then error(err, 2) end
+	return util.chomp(out)
+end
+
+-- exec(argv...) -> true; raises as capture does
+function methods.exec(_, ...)
+	local argv = sitemod.argv(...)
+	local out, err = sitemod.output(here, argv)
+	if not out then error(err, 2) end
+	if out ~= "" then log.debug("localhost: %s: %s", argv[1], util.chomp(out)) end
+	return true
 end
 
 -- read(path) -> stream of the file's bytes | nil, err

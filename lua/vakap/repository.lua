@@ -45,6 +45,29 @@ local state = setmetatable({}, { __mode = "k" })
 -- A data object without a manifest is removed once this old (seconds).
 M.leftover_age = 86400
 
+-- The state of the repository (or writer) a method was called on; a
+-- call with a dot instead of a colon is the caller's mistake.
+local function own(self, method)
+	local st = state[self]
+	if not st then
+		error(("call %s with a colon, not a dot: %s(...)"):format(method, method), 3)
+	end
+	return st
+end
+
+-- A caller's mistake with an argument: raised at the caller's line.
+local function need(ok, method, what)
+	if not ok then error(("%s: %s"):format(method, what), 3) end
+end
+
+local function is_backup(b)
+	return type(b) == "table" and type(b.manifest) == "table"
+end
+
+local function is_site(site)
+	return type(site) == "table" and type(site.name) == "string" and type(site.config) == "table"
+end
+
 -- storage: a storage backend; opts: { settings (vakap.lua's), version }
 -- -> repository
 function M.open(storage, opts)
@@ -84,12 +107,15 @@ end
 -- verify = { ok, time, key } | nil }, newest first; orphans are entries.
 -- only: "COMPONENT" or "COMPONENT/PART", to list that folder alone.
 function Repo:list(site_name, only)
+	local st = own(self, "repository:list")
+	need(type(site_name) == "string", "repository:list", "give the site's name: ctx.repository:list(site.name)")
+	need(only == nil or type(only) == "string", "repository:list", 'only is "COMPONENT" or "COMPONENT/PART"')
 	local prefix = site_name .. "/"
 	if only then
 		local cname, pname = only:match("^([^/]+)/(.+)$")
 		prefix = catalog.folder(site_name, cname or only, pname) .. "/"
 	end
-	local entries, err = state[self].storage:list(prefix)
+	local entries, err = st.storage:list(prefix)
 	if not entries then return nil, err end
 	local found = catalog.scan(site_name, entries)
 	found.series = series_of(found.components)
@@ -99,6 +125,8 @@ end
 -- The series named "COMPONENT" or "COMPONENT/PART" in a listing's
 -- series -> series | nil, err
 function Repo:find(series, name)
+	need(type(series) == "table", "repository:find",
+		"give a listing's series: ctx.repository:find(listing.series, name)")
 	for _, s in ipairs(series) do
 		if s.label == name then return s end
 	end
@@ -110,6 +138,8 @@ end
 
 -- The newest backup of a series at or before `at` (seconds; nil: now).
 function Repo:pick(series, at)
+	need(type(series) == "table" and type(series.backups) == "table", "repository:pick",
+		"give one series of a listing")
 	for _, b in ipairs(series.backups) do
 		if not at or b.time <= at then return b end
 	end
@@ -118,7 +148,9 @@ end
 
 -- The manifest of backup b -> table | nil, err
 function Repo:manifest(b)
-	local data, err = state[self].storage:get_string(b.manifest.key)
+	local st = own(self, "repository:manifest")
+	need(is_backup(b), "repository:manifest", "give a backup of a listing's series")
+	local data, err = st.storage:get_string(b.manifest.key)
 	if not data then return nil, "reading the manifest: " .. err end
 	local m = util.decode(data)
 	if type(m) ~= "table" or type(m.object) ~= "string" or type(m.sha256) ~= "string" then
@@ -135,7 +167,9 @@ end
 -- The encryption a site's backups are stored with: its own, else
 -- vakap.lua's; nil for none.
 function Repo:encryption(site)
-	return encryption.for_site(site.config, state[self].settings)
+	local st = own(self, "repository:encryption")
+	need(is_site(site), "repository:encryption", "give the site the op runs on")
+	return encryption.for_site(site.config, st.settings)
 end
 
 -- The options to decrypt with: the keyring of the encryption the site (or
@@ -154,14 +188,17 @@ end
 
 -- The stored object of backup b, as it is stored.  -> stream | nil, err
 function Repo:open(b)
+	local st = own(self, "repository:open")
+	need(type(b) == "table", "repository:open", "give a backup of a listing's series")
 	if not b.data then return nil, "its data object is missing" end
-	return state[self].storage:get(b.data.key)
+	return st.storage:get(b.data.key)
 end
 
 -- The stored object of backup b, its SHA-256 checked against the
 -- manifest as it is read: a changed byte fails the stream.
 -- -> stream | nil, err
 function Repo:fetch(b, manifest)
+	need(type(manifest) == "table", "repository:fetch", "give the backup's manifest (ctx.repository:manifest(b))")
 	local src, err = self:open(b)
 	if not src then return nil, err end
 	return hash.sha256(src, manifest.sha256)
@@ -172,11 +209,16 @@ end
 -- decrypted (the signature checked against the manifest's signer) and
 -- decompressed.  -> stream | nil, err
 function Repo:plaintext(site, manifest, src)
+	local st = own(self, "repository:plaintext")
+	need(is_site(site), "repository:plaintext", "give the site the op runs on")
+	need(type(manifest) == "table", "repository:plaintext",
+		"give the backup's manifest (ctx.repository:manifest(b))")
+	need(src ~= nil, "repository:plaintext", "give the stored object's bytes (ctx.repository:open(b))")
 	local s = hash.sha256(src, manifest.sha256)
 	local e = manifest.encryption
 	if present(e) then
 		if e.type ~= "gpg" then return nil, ("encryption '%s' is not known here"):format(tostring(e.type)) end
-		s = gpg.decrypt(s, gpg_options(state[self].settings, site, manifest))
+		s = gpg.decrypt(s, gpg_options(st.settings, site, manifest))
 	end
 	if manifest.compression == "zstd" then
 		s = compress.unzstd(s)
@@ -223,7 +265,8 @@ end
 -- encrypted to or signed with is checked first, before any data is read:
 -- raises naming a key that cannot be used (fail closed).
 function Repo:writer(site)
-	local st = state[self]
+	local st = own(self, "repository:writer")
+	need(is_site(site), "repository:writer", "give the site the op runs on")
 	local enc = encryption.for_site(site.config, st.settings)
 	enc = enc and encryption.prepare(enc)
 	local alg, level = (site.config.compress or st.settings.compress):match("^(%a+):?(%d*)$")
@@ -299,7 +342,11 @@ end
 -- The source goes through compression, encryption and SHA-256 into the
 -- storage; the manifest follows only if all of it ended cleanly.
 function Writer:store(c, part, open, progress)
-	local w = state[self]
+	local w = own(self, "writer:store")
+	need(type(c) == "table" and type(c.name) == "string", "writer:store", "give one of the site's components")
+	need(part == nil or type(part) == "table" and type(part.name) == "string", "writer:store",
+		"give the part as parts() listed it, or nil")
+	need(type(open) == "function", "writer:store", "give a function that opens the component's stream")
 	local pname = part and part.name
 	local prev = w.prev[M.label(c.name, pname)]
 	local t = { started = util.now(), t0 = proc.clock() }
@@ -332,7 +379,11 @@ end
 -- started: seconds), replacing the record of the other outcome and one
 -- in the earlier form.  -> true | nil, err
 function Repo:record_run(site_name, op_name, out, started)
-	local st = state[self]
+	local st = own(self, "repository:record_run")
+	need(type(site_name) == "string" and type(op_name) == "string", "repository:record_run",
+		"give the site's and the op's names")
+	need(type(out) == "table" and type(started) == "number", "repository:record_run",
+		"give the run's outcome and its start")
 	local rec = {
 		op = op_name, site = site_name, time = util.iso(started), ok = out.ok,
 		error = out.error, result = out.result, duration = out.duration, vakap = st.version,
@@ -348,8 +399,11 @@ end
 -- listing alone; a failure's message (and a record in the earlier form)
 -- read from the record.  -> { time, ok, error } | { state = "unreadable" }
 function Repo:last_run(entry)
+	local st = own(self, "repository:last_run")
+	need(type(entry) == "table" and type(entry.key) == "string", "repository:last_run",
+		"give an entry of a listing's ops")
 	if entry.ok then return { time = entry.mtime and util.iso(entry.mtime), ok = true } end
-	local data = state[self].storage:get_string(entry.key)
+	local data = st.storage:get_string(entry.key)
 	local rec = data and util.decode(data)
 	if type(rec) ~= "table" then return { state = "unreadable" } end
 	return { time = rec.time, ok = rec.ok, error = rec.error ~= json.null and rec.error or nil }
@@ -359,7 +413,8 @@ end
 -- name (so a listing tells it), replacing the other outcome's record.
 -- -> true | nil, err
 function Repo:record_verification(b, ok, detail)
-	local st = state[self]
+	local st = own(self, "repository:record_verification")
+	need(is_backup(b), "repository:record_verification", "give a backup of a listing's series")
 	local key = catalog.verify_key(b.manifest.key, ok)
 	local rec = { time = util.iso(util.now()), ok = ok, detail = detail, vakap = st.version }
 	local done, err = st.storage:put_string(key, json.encode(rec), { replace = true })
@@ -374,6 +429,9 @@ end
 -- The leftovers of a series (data objects without a manifest) old enough
 -- at time now to be removed.  -> entries
 function Repo:leftovers(series, now)
+	need(type(series) == "table" and type(series.orphans) == "table", "repository:leftovers",
+		"give one series of a listing")
+	need(type(now) == "number", "repository:leftovers", "give the time (ctx.now)")
 	local old, out = now - M.leftover_age, {}
 	for _, o in ipairs(series.orphans) do
 		if o.mtime and o.mtime < old then out[#out + 1] = o end
@@ -386,6 +444,8 @@ end
 -- stops existing when its manifest goes; then the data and verification
 -- records.  -> true | nil, err
 function Repo:forget(items)
+	local st = own(self, "repository:forget")
+	need(type(items) == "table", "repository:forget", "give a list of backups and leftovers")
 	local manifests, data = {}, {}
 	for _, it in ipairs(items) do
 		if it.manifest then
@@ -396,7 +456,7 @@ function Repo:forget(items)
 			data[#data + 1] = it.key
 		end
 	end
-	local storage = state[self].storage
+	local storage = st.storage
 	if #manifests > 0 then
 		local ok, err = storage:delete(manifests)
 		if not ok then return nil, "deleting manifests: " .. err end
@@ -410,12 +470,12 @@ end
 
 -- The storage, for people and for the lock's name: "dir /var/backups".
 function Repo:describe()
-	return state[self].storage:describe()
+	return own(self, "repository:describe").storage:describe()
 end
 
 -- A time-limited link to backup b's data.  -> url | nil, err
 function Repo:presign(b, seconds)
-	local storage = state[self].storage
+	local storage = own(self, "repository:presign").storage
 	if not storage.presign then
 		return nil, ("vakap url needs s3 storage; %s holds plain files"):format(storage:describe())
 	end

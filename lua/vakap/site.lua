@@ -83,29 +83,34 @@ function Site:which(cmd)
 	return self:connection():which(cmd)
 end
 
+-- The whole output of argv run on the site's host.  -> output | nil, err
+local function output(self, argv)
+	local s, err = self:spawn(argv)
+	if not s then return nil, err end
+	local out, rerr = s:readall()
+	s:close()
+	return out, rerr
+end
+
 -- capture(argv...) -> the command's output without trailing newlines;
 -- raises when the command cannot run or fails.
 function Site:capture(...)
-	local argv = argv_of(...)
-	local s, err = self:spawn(argv)
-	if not s then error(err, 2) end
-	local out, rerr = s:readall()
-	s:close()
-	if not out then error(rerr, 2) end
+	local out, err = output(self, argv_of(...))
+	if not out then error(err, 2) end
 	return util.chomp(out)
 end
 
 -- exec(argv...) -> true; its output is logged with -v.  Raises on failure.
 function Site:exec(...)
 	local argv = argv_of(...)
-	local s, err = self:spawn(argv)
-	if not s then error(err, 2) end
-	local out, rerr = s:readall()
-	s:close()
-	if not out then error(rerr, 2) end
+	local out, err = output(self, argv)
+	if not out then error(err, 2) end
 	if out ~= "" then log.debug("%s: %s: %s", self.name, argv[1], util.chomp(out)) end
 	return true
 end
+
+-- For vakap.localhost, which offers capture and exec too.
+M.argv, M.output = argv_of, output
 
 -- The component named `name`, or nil.
 function Site:component(name)
