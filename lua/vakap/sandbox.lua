@@ -82,11 +82,11 @@ local views = setmetatable({}, { __mode = "k" })
 local readonly
 
 -- A value as a view shows it: a plain table (one without a metatable) as
--- a read-only view of it; anything else as it is.  A table with a
--- metatable is an object that guards its own state (a stream, the
--- repository, a component instance).
-local function shown(v, label)
-	if type(v) == "table" and getmetatable(v) == nil then return readonly(v, label) end
+-- a read-only view of it, labelled label.key; anything else as it is.  A
+-- table with a metatable is an object that guards its own state (a
+-- stream, the repository, a component instance).
+local function shown(v, label, k)
+	if type(v) == "table" and getmetatable(v) == nil then return readonly(v, label .. "." .. tostring(k)) end
 	return v
 end
 
@@ -95,10 +95,10 @@ local function make_view(t, label)
 	local function iter(_, k)
 		local nk, nv = next(t, k)
 		if nk == nil then return nil end
-		return nk, shown(nv, label .. "." .. tostring(nk))
+		return nk, shown(nv, label, nk)
 	end
 	return setmetatable(view, {
-		__index = function(_, k) return shown(t[k], label .. "." .. tostring(k)) end,
+		__index = function(_, k) return shown(t[k], label, k) end,
 		__newindex = function(_, k)
 			error(("%s is read-only: cannot set '%s' (keep your own values in a local)")
 				:format(label, tostring(k)), 2)
