@@ -1,9 +1,10 @@
 -- The backup op, against a real directory storage, with components that
 -- store one object or several parts (as mysql and postgres do with all =
 -- true).
-local backup = require "vakap.ops.backup"
+local backup = require("vakap.config").builtin("op", "backup")
 local catalog = require "vakap.catalog"
 local compress = require "vakap.compress"
+local repository = require "vakap.repository"
 local stream = require "vakap.stream"
 local tmpdir = require "tmpdir"
 local util = require "vakap.util"
@@ -19,8 +20,10 @@ describe("the backup op", function()
 		calls = {}
 	end)
 
-	local function ctx()
-		return { settings = { compress = "zstd" }, storage = dir.storage, version = "test", progress = function() end }
+	local function ctx(storage)
+		local settings = { compress = "zstd" }
+		return { settings = settings, version = "test", progress = function() end,
+			repository = repository.open(storage or dir.storage, { settings = settings, version = "test" }) }
 	end
 
 	-- A component whose parts() returns `parts` (a function: what it
@@ -145,11 +148,10 @@ describe("the backup op", function()
 		assert.is_true(dir.storage:put_string("s/db/shop/20200101T000000Z.sql.zst", "12345"))
 		assert.is_true(dir.storage:put_string("s/db/shop/20200101T000000Z.json", "{}"))
 		local hints = {}
-		local c = ctx()
-		c.storage = setmetatable({ put = function(_, key, st, opts)
+		local c = ctx(setmetatable({ put = function(_, key, st, opts)
 			hints[key:match("^s/db/(%w+)/")] = opts.size_hint or false
 			return dir.storage:put(key, st, opts)
-		end }, { __index = dir.storage })
+		end }, { __index = dir.storage }))
 		local _, err = backup.run(site(component(function() return { { name = "shop" }, { name = "blog" } } end)), c)
 		assert.is_nil(err)
 		assert.same({ shop = 5, blog = false }, hints)

@@ -166,13 +166,13 @@ site "zeta" { host = "local" }
 
 		it("registers the built-in components and ops", function()
 			local cfg = load {}
-			assert.equal(require "vakap.components.files", cfg.components.files)
-			assert.equal(require "vakap.components.command", cfg.components.command)
-			assert.equal(require "vakap.components.mysql", cfg.components.mysql)
-			assert.equal(require "vakap.components.postgres", cfg.components.postgres)
-			assert.equal(require "vakap.ops.backup", cfg.ops.backup)
-			assert.equal(require "vakap.ops.status", cfg.ops.status)
-			assert.equal(require "vakap.ops.check", cfg.ops.check)
+			assert.equal(config.builtin("component", "files"), cfg.components.files)
+			assert.equal(config.builtin("component", "command"), cfg.components.command)
+			assert.equal(config.builtin("component", "mysql"), cfg.components.mysql)
+			assert.equal(config.builtin("component", "postgres"), cfg.components.postgres)
+			assert.equal(config.builtin("op", "backup"), cfg.ops.backup)
+			assert.equal(config.builtin("op", "status"), cfg.ops.status)
+			assert.equal(config.builtin("op", "check"), cfg.ops.check)
 		end)
 
 		it("lets a sites.d file use locals, string functions and os.getenv", function()
@@ -456,6 +456,24 @@ math.vakap_spec_marker = true
 			local err = load_error { ["sites.d/a.lua"] = 'local t = nil\nlocal x = t.field\n' }
 			assert_error_at(err, "sites.d/a.lua", 2, { "attempt to index" })
 		end)
+
+		it("gives sites.d a read-only vakap, nested tables too, so no file changes what another sees", function()
+			local err = load_error { ["sites.d/a.lua"] = 'vakap.human_size = nil\n' }
+			assert_error_at(err, "sites.d/a.lua", 1, { "vakap is read-only: cannot set 'human_size'" })
+			err = load_error { ["sites.d/a.lua"] = '\nvakap.json.null = 0\n' }
+			assert_error_at(err, "sites.d/a.lua", 2, { "vakap.json is read-only: cannot set 'null'" })
+			err = load_error { ["sites.d/a.lua"] = 'vakap.log.info = tostring\n' }
+			assert_error_at(err, "sites.d/a.lua", 1, { "vakap.log is read-only: cannot set 'info'" })
+			local cfg = load { ["sites.d/a.lua"] = 'site "a" { host = "local", root = vakap.human_size(2048) }\n' }
+			assert.equal("2.0 KiB", cfg.sites[1].root)
+		end)
+
+		it("gives ops.d and components.d files a read-only vakap as well", function()
+			local err = load_error { ["ops.d/x.lua"] = 'vakap.json.encode = nil\n' }
+			assert_error_at(err, "ops.d/x.lua", 1, { "vakap.json is read-only: cannot set 'encode'" })
+			err = load_error { ["components.d/x.lua"] = '\nvakap.stream.string = nil\n' }
+			assert_error_at(err, "components.d/x.lua", 2, { "vakap.stream is read-only: cannot set 'string'" })
+		end)
 	end)
 
 	describe("components.d", function()
@@ -584,8 +602,8 @@ op "status" {
 			assert.equal("My own status", cfg.ops.status.description)
 			assert.equal("mine", cfg.ops.status.run())
 			assert.equal(dir .. "/ops.d/status.lua", cfg.ops.status.file)
-			-- the built-in module itself is left as it was
-			assert.are_not.equal("My own status", require("vakap.ops.status").description)
+			-- the built-in op itself is left as it was
+			assert.are_not.equal("My own status", config.builtin("op", "status").description)
 		end)
 
 		it("rejects two files defining the same op, naming both", function()

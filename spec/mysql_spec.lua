@@ -1,7 +1,7 @@
 -- The mysql component: the argument lists it builds (what reaches the
 -- server is tested end to end against MariaDB in tests/e2e/test_mysql.sh).
 local fake = require "fakehost"
-local mysql = require "vakap.components.mysql"
+local mysql = require("vakap.config").builtin("component", "mysql")
 local stream = require "vakap.stream"
 
 local defaults = { "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob" }

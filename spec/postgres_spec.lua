@@ -1,7 +1,7 @@
 -- The postgres component: the argument lists it builds (what reaches the
 -- server is tested end to end in tests/e2e/test_postgres.sh).
 local fake = require "fakehost"
-local postgres = require "vakap.components.postgres"
+local postgres = require("vakap.config").builtin("component", "postgres")
 local stream = require "vakap.stream"
 
 local function instance(opts)

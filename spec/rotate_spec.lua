@@ -1,6 +1,7 @@
 -- The rotate op on the parts of a component (the databases of all =
 -- true), against a real directory dir.storage: each part is its own series.
-local rotate = require "vakap.ops.rotate"
+local repository = require "vakap.repository"
+local rotate = require("vakap.config").builtin("op", "rotate")
 local tmpdir = require "tmpdir"
 local util = require "vakap.util"
 
@@ -23,7 +24,8 @@ describe("the rotate op", function()
 	end
 
 	local function ctx()
-		return { now = now, settings = { retention = { last = 1 } }, storage = dir.storage }
+		local settings = { retention = { last = 1 } }
+		return { now = now, settings = settings, repository = repository.open(dir.storage, { settings = settings }) }
 	end
 
 	local function keys()

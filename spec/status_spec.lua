@@ -1,7 +1,8 @@
 -- The status op, run against a real directory storage.
 local dir_storage = require "vakap.storage.dir"
 local json = require("vakap.util").json
-local status = require "vakap.ops.status"
+local repository = require "vakap.repository"
+local status = require("vakap.config").builtin("op", "status")
 local tmpdir = require "tmpdir"
 local util = require "vakap.util"
 
@@ -41,6 +42,9 @@ describe("the status op", function()
 	local function ctx(extra)
 		local c = { now = now, settings = { stale_after = 26 * 3600 }, storage = storage }
 		for k, v in pairs(extra or {}) do c[k] = v end
+		-- ops see the storage through the repository only
+		c.repository = repository.open(c.storage, { settings = c.settings })
+		c.storage = nil
 		return c
 	end
 

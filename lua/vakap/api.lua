@@ -1,6 +1,11 @@
 -- The API operators write against, and vakap's own components and ops with
 -- them: `op "name" { ... }`, `component "name" { ... }`, and the `vakap`
--- table of primitives and helpers their code may call.
+-- table of primitives and helpers their code may call.  Operator files
+-- see `vakap` read-only (sandbox.readonly); what it holds is all a
+-- built-in component or op may use besides the site and ctx it is given.
+local encryption = require "vakap.encryption"
+local log = require "vakap.log"
+local proc = require "vakap.proc"
 local retention = require "vakap.retention"
 local schema = require "vakap.schema"
 local util = require "vakap.util"
@@ -112,22 +117,70 @@ function M.component(name, level)
 	end
 end
 
+-- Read s to its end, discarding it, keeping its last `keep` bytes.
+-- -> bytes, tail | nil, err
+local function drain(s, keep)
+	local n, tail = 0, ""
+	keep = keep or 0
+	while true do
+		local chunk, err = s:read(131072)
+		if not chunk then
+			if err then return nil, err end
+			return n, tail
+		end
+		n = n + #chunk
+		if keep > 0 then tail = (tail .. chunk):sub(-keep) end
+	end
+end
+
+-- An inspect for dumps that end with a line saying they are complete:
+-- inspect(self, stream) -> { bytes, complete = true } | nil, problem
+local function ends_with(marker, what)
+	return function(_, s)
+		local n, tail = drain(s, 512)
+		if not n then return nil, tail end
+		if not tail:find(marker, 1, true) then
+			return nil, ("%s does not end with its completion line (\"%s\"): it was cut short"):format(what, marker)
+		end
+		return { bytes = n, complete = true }
+	end
+end
+
 -- The `vakap` table operators' files see.
 M.vakap = {
 	version = nil, -- set by the cli
 	op = M.op,
 	component = M.component,
 	json = { encode = util.json.encode, decode = util.decode, null = util.json.null },
+	-- the stream primitives
 	stream = require "vakap.stream",
 	compress = require "vakap.compress",
 	hash = require "vakap.hash",
 	tar = require "vakap.tar",
 	gpg = require "vakap.gpg",
+	-- sizes, durations, times
 	duration = util.duration,
 	human_size = util.human_size,
 	human_duration = util.human_duration,
 	iso = util.iso,
-	log = require "vakap.log",
+	now = util.now, -- the run's clock, in seconds (VAKAP_NOW in tests)
+	clock = proc.clock, -- a monotonic clock, in seconds, for durations
+	stamp = util.stamp, -- seconds -> "20261121T220000Z"
+	parse_time = util.parse_time, -- a stamp, or an ISO time or date -> seconds | nil, err
+	sorted_keys = util.sorted_keys,
+	log = { debug = log.debug, info = log.info, warn = log.warn, error = log.error },
+	-- reading a backup's plaintext (a component's inspect)
+	drain = drain,
+	ends_with = ends_with,
+	-- the machine vakap runs on
+	localhost = require "vakap.localhost",
+	-- what the database components share: their clients' argument lists
+	db = require "vakap.dbclient",
+	-- the GPG keys of an encryption (ctx.repository:encryption(site))
+	encryption = { keys = encryption.keys, expiry_warning = encryption.expiry_warning },
+	-- which backups a retention policy keeps: apply(policy, backups) ->
+	-- keep, forget, reasons
+	retention = { apply = retention.apply },
 }
 
 return M

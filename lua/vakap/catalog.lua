@@ -1,4 +1,6 @@
--- The storage layout, and reading a listing back into backups:
+-- The storage layout, and reading a listing back into backups: the key
+-- layout of repository.lua, private to it (nothing else builds a key or
+-- scans a listing).
 --
 --   SITE/COMPONENT/20261121T220000Z.sql.zst.gpg   the data
 --   SITE/COMPONENT/20261121T220000Z.json          its manifest, written last

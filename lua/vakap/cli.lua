@@ -4,13 +4,12 @@
 -- 130 interrupted.
 local argparse = require "argparse"
 local api = require "vakap.api"
-local backups = require "vakap.backups"
-local catalog = require "vakap.catalog"
 local config = require "vakap.config"
 local filter = require "vakap.filter"
 local log = require "vakap.log"
 local proc = require "vakap.proc"
 local report = require "vakap.report"
+local repository = require "vakap.repository"
 local runner = require "vakap.runner"
 local storage = require "vakap.storage"
 local util = require "vakap.util"
@@ -269,21 +268,20 @@ local function cmd_url(cfg, a)
 	if not st.presign then
 		error(("vakap url needs s3 storage; %s holds plain files"):format(st:describe()), 0)
 	end
-	local cname, pname = a.component:match("^([^/]+)/(.+)$")
-	cname = cname or a.component
-	local entries, err = st:list(catalog.folder(site.name, cname, pname) .. "/")
-	if not entries then
+	local repo = repository.open(st, { settings = cfg.settings, version = api.vakap.version })
+	local listing, err = repo:list(site.name, a.component)
+	if not listing then
 		io.stderr:write("vakap: ", err, "\n")
 		return 2
 	end
-	local comp = catalog.scan(site.name, entries).components[cname]
-	if comp and pname then comp = comp.parts[pname] end
-	local chosen = comp and backups.pick(comp, at)
+	local series = repo:find(listing.series, a.component)
+	local chosen = series and repo:pick(series, at)
 	if not (chosen and chosen.data) then
 		io.stderr:write(("vakap: no backup of %s/%s at or before %s\n"):format(site.name, a.component, util.iso(at)))
 		return 1
 	end
-	local link = st:presign(chosen.data.key, expires)
+	local link, perr = repo:presign(chosen, expires)
+	if not link then error(perr, 0) end
 	if a.json then
 		print_json({ site = site.name, component = a.component, object = chosen.data.key, size = chosen.data.size,
 			time = util.iso(chosen.time), expires = util.iso(util.now() + expires), url = link })

@@ -6,6 +6,7 @@ local api = require "vakap.api"
 local encryption = require "vakap.encryption"
 local fs = require "vakap.fs"
 local hosts = require "vakap.hosts"
+local sandbox = require "vakap.sandbox"
 local schema = require "vakap.schema"
 local util = require "vakap.util"
 
@@ -74,61 +75,6 @@ local site_spec = {
 	end },
 }
 
-local function copy(t)
-	local c = {}
-	for k, v in pairs(t) do c[k] = v end
-	return c
-end
-
--- What every restricted environment offers: the parts of the standard
--- library that touch nothing outside the program, copied so that a file
--- that changes them changes only its own.
-local function base_env()
-	return {
-		assert = assert, error = error, ipairs = ipairs, next = next,
-		pairs = pairs, pcall = pcall, select = select, tonumber = tonumber,
-		tostring = tostring, type = type, xpcall = xpcall,
-		rawequal = rawequal, rawget = rawget, rawlen = rawlen,
-		setmetatable = setmetatable, getmetatable = getmetatable,
-		string = copy(string), table = copy(table), math = copy(math), utf8 = copy(utf8),
-		os = { time = os.time, date = os.date, clock = os.clock, getenv = os.getenv },
-	}
-end
-
--- An environment exposing `names` (plus the base), where reading an unknown
--- name or assigning a global is an error at the line that does it.
--- on_assign(t, k, v) takes assignments instead; `assigned` is read first.
-local function sandbox(names, on_assign, assigned)
-	local env = base_env()
-	for k, v in pairs(names) do env[k] = v end
-	return setmetatable({}, {
-		__index = function(_, k)
-			local v = assigned and assigned[k]
-			if v == nil then v = env[k] end
-			if v == nil then
-				local known = util.sorted_keys(env)
-				error(("unknown name '%s'%s"):format(tostring(k), schema.suggest(tostring(k), known)), 2)
-			end
-			return v
-		end,
-		__newindex = function(t, k, v)
-			if on_assign then return on_assign(t, k, v) end
-			error(("assignment to global '%s': declare it 'local'"):format(tostring(k)), 2)
-		end,
-	})
-end
-
-local function run_file(path, env)
-	local f, err = io.open(path, "rb")
-	if not f then error(err, 0) end
-	local src = f:read("a")
-	f:close()
-	local chunk, cerr = load(src, "@" .. path, "t", env)
-	if not chunk then error(cerr, 0) end
-	local ok, rerr = pcall(chunk)
-	if not ok then error(rerr, 0) end
-end
-
 local function join(dir, name)
 	if name:sub(1, 1) == "/" then return name end
 	if dir == "." then return name end
@@ -192,7 +138,7 @@ end
 
 local function load_settings(cfg, path)
 	local given = {}
-	local env = sandbox({
+	local env = sandbox.new({
 		gpg = gpg_constructor(cfg),
 		s3 = s3_constructor,
 		dir = function(p)
@@ -211,7 +157,7 @@ local function load_settings(cfg, path)
 		if err then error(err, 2) end
 		given[k] = v
 	end, given)
-	run_file(path, env)
+	sandbox.run_file(path, env)
 	local s, err = schema.check(settings_spec, given, path)
 	if not s then error(err, 0) end
 	s.stale_after = util.duration(s.stale_after)
@@ -259,10 +205,58 @@ local function constructor(def, pending)
 	end
 end
 
-local function load_sites(cfg, files)
-	local names, pending = {}, {}
-	for tname, def in pairs(cfg.components) do names[tname] = constructor(def, pending) end
-	names.site = function(name)
+-- The components of a site's table (its list part), each name once.
+local function take_components(site, spec, pending)
+	local where, name = site.where, site.name
+	for k, c in pairs(spec) do
+		if type(k) ~= "string" then
+			if math.type(k) ~= "integer" or getmetatable(c) ~= Instance then
+				error(("%s: site '%s': entry %s is not a component (files { ... }, command { ... }, ...)")
+					:format(where, name, tostring(k)), 0)
+			end
+		end
+	end
+	local seen = {}
+	for _, c in ipairs(spec) do
+		local cname = c.options.name
+		if seen[cname] then
+			error(("%s: site '%s' has two components named '%s' (the other at %s): give one name = \"...\"")
+				:format(c.where, name, cname, seen[cname].where), 0)
+		end
+		seen[cname] = c
+		pending[c] = nil
+		c.name = cname
+		site.components[#site.components + 1] = c
+	end
+end
+
+-- site "NAME" { spec }: checked, its components taken, added to cfg.
+local function declare_site(cfg, name, where, spec, pending)
+	if type(spec) ~= "table" then
+		error(("%s: site '%s' expects a table: site \"%s\" { host = ..., ... }"):format(where, name, name), 0)
+	end
+	local prev = cfg.sites_by_name[name]
+	if prev then
+		error(("%s: site '%s' is already defined at %s"):format(where, name, prev.where), 0)
+	end
+	local site, err = schema.check(site_spec, spec, ("%s: site '%s'"):format(where, name))
+	if not site then error(err, 0) end
+	site.name, site.where, site.components = name, where, {}
+	if site.stale_after then site.stale_after = util.duration(site.stale_after) end
+	for _, tag in ipairs(site.tags) do
+		if not util.valid_name(tag) then
+			error(("%s: site '%s': tag '%s' must be letters, digits, '.', '_' and '-'"):format(where, name, tag), 0)
+		end
+	end
+	take_components(site, spec, pending)
+	cfg.sites[#cfg.sites + 1] = site
+	cfg.sites_by_name[name] = site
+	return site
+end
+
+-- The `site` of sites.d files: site "NAME" { ... }
+local function site_function(cfg, pending)
+	return function(name)
 		local where = api.where(2)
 		local token = { where = where, what = ("site '%s' has no table: site \"%s\" { host = ..., ... }"):format(name, name) }
 		pending[token] = true
@@ -272,67 +266,43 @@ local function load_sites(cfg, files)
 		end
 		return function(spec)
 			pending[token] = nil
-			if type(spec) ~= "table" then
-				error(("%s: site '%s' expects a table: site \"%s\" { host = ..., ... }"):format(where, name, name), 0)
-			end
-			local prev = cfg.sites_by_name[name]
-			if prev then
-				error(("%s: site '%s' is already defined at %s"):format(where, name, prev.where), 0)
-			end
-			local site, err = schema.check(site_spec, spec, ("%s: site '%s'"):format(where, name))
-			if not site then error(err, 0) end
-			site.name, site.where, site.components = name, where, {}
-			if site.stale_after then site.stale_after = util.duration(site.stale_after) end
-			for _, tag in ipairs(site.tags) do
-				if not util.valid_name(tag) then
-					error(("%s: site '%s': tag '%s' must be letters, digits, '.', '_' and '-'"):format(where, name, tag), 0)
-				end
-			end
-			local seen = {}
-			for k, c in pairs(spec) do
-				if type(k) ~= "string" then
-					if math.type(k) ~= "integer" or getmetatable(c) ~= Instance then
-						error(("%s: site '%s': entry %s is not a component (files { ... }, command { ... }, ...)")
-							:format(where, name, tostring(k)), 0)
-					end
-				end
-			end
-			for _, c in ipairs(spec) do
-				local cname = c.options.name
-				if seen[cname] then
-					error(("%s: site '%s' has two components named '%s' (the other at %s): give one name = \"...\"")
-						:format(c.where, name, cname, seen[cname].where), 0)
-				end
-				seen[cname] = c
-				pending[c] = nil
-				c.name = cname
-				site.components[#site.components + 1] = c
-			end
-			cfg.sites[#cfg.sites + 1] = site
-			cfg.sites_by_name[name] = site
-			return site
-		end
-	end
-	names.vakap = api.vakap
-	names.gpg = gpg_constructor(cfg)
-	for _, path in ipairs(files) do
-		run_file(path, sandbox(names))
-		local first
-		for p in pairs(pending) do
-			if not first or p.where < first.where then first = p end
-		end
-		if first then
-			error(("%s: %s"):format(first.where, first.what or
-				("%s { ... } is outside any site: put it in a site \"NAME\" { ... }"):format(first.type)), 0)
+			return declare_site(cfg, name, where, spec, pending)
 		end
 	end
 end
 
+-- What a sites.d file left unfinished (a component outside any site, a
+-- site without its table): an error at the first of them.
+local function check_pending(pending)
+	local first
+	for p in pairs(pending) do
+		if not first or p.where < first.where then first = p end
+	end
+	if first then
+		error(("%s: %s"):format(first.where, first.what or
+			("%s { ... } is outside any site: put it in a site \"NAME\" { ... }"):format(first.type)), 0)
+	end
+end
+
+local function load_sites(cfg, files)
+	local names, pending = {}, {}
+	for tname, def in pairs(cfg.components) do names[tname] = constructor(def, pending) end
+	names.site = site_function(cfg, pending)
+	names.vakap = sandbox.readonly(api.vakap, "vakap")
+	names.gpg = gpg_constructor(cfg)
+	for _, path in ipairs(files) do
+		sandbox.run_file(path, sandbox.new(names))
+		check_pending(pending)
+	end
+end
+
 -- Names a component type may not take: sites.d files already see them.
-local reserved = base_env()
+local reserved = sandbox.base_env()
 reserved.site, reserved.vakap, reserved.gpg = true, true, true
 
-local function register(kind, registry, builtin, path)
+-- The `op` or `component` of a declaration file: the declaration checked
+-- (api.op, api.component), then handed to accept(name, obj).
+local function declarer(kind, accept)
 	return function(name)
 		local decl = (kind == "op" and api.op or api.component)(name, 2)
 		return function(def)
@@ -341,26 +311,74 @@ local function register(kind, registry, builtin, path)
 				error(("%s: component type '%s' would hide the name '%s' that sites.d files use: choose another")
 					:format(obj.where, name, name), 0)
 			end
-			if registry[name] and not builtin[name] then
-				error(("%s: %s '%s' is already defined at %s"):format(obj.where, kind, name, registry[name].where), 0)
-			end
-			obj.file = path
-			registry[name] = obj
-			builtin[name] = nil -- the operator's replaces the built-in one
+			accept(name, obj)
 			return obj
 		end
 	end
+end
+
+-- Run one file of declarations, built-in or the operator's, in the
+-- environment each gets: `op` (or `component`), and a read-only `vakap`
+-- whose vakap.op (vakap.component) is that same function.
+local function run_declarations(kind, src, chunkname, accept)
+	local declare = declarer(kind, accept)
+	local v = sandbox.copy(api.vakap)
+	v[kind] = declare
+	sandbox.run(src, chunkname, sandbox.new({ vakap = sandbox.readonly(v, "vakap"), [kind] = declare }))
+end
+
+local kind_dirs = { component = "components", op = "ops" }
+
+-- A built-in file's source: compiled into the binary (tools/bin2c.lua
+-- makes each one a module vakap.builtin.ops.NAME returning its text), else
+-- found in the Lua path (the tree's lua/: VAKAP_LUA_DIR, busted).
+-- -> source, chunkname
+local function builtin_source(kind, name)
+	local dir = kind_dirs[kind]
+	local embedded = ("vakap.builtin.%s.%s"):format(dir, name)
+	if package.preload[embedded] then
+		return require(embedded), ("@lua/vakap/%s/%s.lua"):format(dir, name)
+	end
+	local path = package.searchpath(("vakap.%s.%s"):format(dir, name), package.path)
+	if not path then
+		error(("the built-in %s '%s' is missing: no lua/vakap/%s/%s.lua"):format(kind, name, dir, name), 0)
+	end
+	return sandbox.read(path), "@" .. path
+end
+
+local builtins = {}
+
+-- The built-in op or component `name`, declared as the operator's own
+-- are, in the same environment; loaded once.  -> its declaration
+function M.builtin(kind, name)
+	local key = kind .. ":" .. name
+	if not builtins[key] then
+		local src, chunkname = builtin_source(kind, name)
+		run_declarations(kind, src, chunkname, function(declared, obj)
+			if declared ~= name then
+				error(("%s: declares the %s '%s' in the file of '%s'"):format(obj.where, kind, declared, name), 0)
+			end
+			builtins[key] = obj
+		end)
+		if not builtins[key] then
+			error(("%s: declares no %s '%s'"):format(chunkname:sub(2), kind, name), 0)
+		end
+	end
+	return builtins[key]
 end
 
 local function load_decls(kind, registry, files)
 	local builtin = {}
 	for name in pairs(registry) do builtin[name] = true end
 	for _, path in ipairs(files) do
-		local declare = register(kind, registry, builtin, path)
-		-- vakap.op "x" { } (as the built-in ops write it) registers too
-		local vakap = copy(api.vakap)
-		vakap[kind] = declare
-		run_file(path, sandbox({ vakap = vakap, [kind] = declare }))
+		run_declarations(kind, sandbox.read(path), "@" .. path, function(name, obj)
+			if registry[name] and not builtin[name] then
+				error(("%s: %s '%s' is already defined at %s"):format(obj.where, kind, name, registry[name].where), 0)
+			end
+			obj.file = path
+			registry[name] = obj
+			builtin[name] = nil -- the operator's replaces the built-in one
+		end)
 	end
 end
 
@@ -385,10 +403,10 @@ function M.load(path)
 	}
 	cfg.settings = load_settings(cfg, path)
 	for _, name in ipairs(M.builtin_components) do
-		cfg.components[name] = require("vakap.components." .. name)
+		cfg.components[name] = M.builtin("component", name)
 	end
 	for _, name in ipairs(M.builtin_ops) do
-		cfg.ops[name] = require("vakap.ops." .. name)
+		cfg.ops[name] = M.builtin("op", name)
 	end
 	local s = cfg.settings
 	load_decls("component", cfg.components, lua_files(join(cfg.dir, s.components)))

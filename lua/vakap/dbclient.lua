@@ -1,6 +1,7 @@
 -- What the database components (mysql, postgres) share: their clients'
 -- argument lists, run as another user when asked, their output read
--- without raising, and the options both check alike.
+-- without raising, and the options both check alike.  Public: operators'
+-- components see it as vakap.db (read-only), as the built-ins do.
 local M = {}
 
 -- The start of a client's argv: the tool, or `sudo -n -u USER -- tool`

@@ -4,6 +4,7 @@
 -- Ansible: the op fails for this site and the run goes on with the others.
 local hosts = require "vakap.hosts"
 local log = require "vakap.log"
+local sandbox = require "vakap.sandbox"
 local util = require "vakap.util"
 
 local M = {}
@@ -11,20 +12,27 @@ local M = {}
 local Site = {}
 Site.__index = Site
 
--- rec: the site as loaded by config; ctx: the run
+-- The run each site belongs to (its settings say how to reach hosts),
+-- kept out of the ops' reach.
+local runs = setmetatable({}, { __mode = "k" })
+
+-- rec: the site as loaded by config; ctx: the run.  An op sees the
+-- declaration read-only: config (the record), tags and vars are views.
 function M.new(rec, ctx)
 	local self = setmetatable({
-		name = rec.name, host = rec.host, tags = rec.tags, root = rec.root,
-		vars = rec.vars, description = rec.description,
-		components = rec.components, config = rec, ctx = ctx,
+		name = rec.name, host = rec.host, tags = sandbox.readonly(rec.tags, "site.tags"), root = rec.root,
+		vars = sandbox.readonly(rec.vars, "site.vars"), description = rec.description,
+		components = sandbox.readonly(rec.components, "site.components"), config = sandbox.readonly(rec, "site.config"),
 	}, Site)
+	runs[self] = ctx
 	return self
 end
 
 -- The host connection, opened at first use and kept for the whole run.
 function Site:connection()
 	if not self._conn then
-		local h, err = hosts.open(self.host, self.ctx and self.ctx.settings)
+		local ctx = runs[self]
+		local h, err = hosts.open(self.host, ctx and ctx.settings)
 		if not h then error(err, 0) end
 		self._conn = h
 	end
@@ -75,29 +83,34 @@ function Site:which(cmd)
 	return self:connection():which(cmd)
 end
 
+-- The whole output of argv run on the site's host.  -> output | nil, err
+local function output(self, argv)
+	local s, err = self:spawn(argv)
+	if not s then return nil, err end
+	local out, rerr = s:readall()
+	s:close()
+	return out, rerr
+end
+
 -- capture(argv...) -> the command's output without trailing newlines;
 -- raises when the command cannot run or fails.
 function Site:capture(...)
-	local argv = argv_of(...)
-	local s, err = self:spawn(argv)
-	if not s then error(err, 2) end
-	local out, rerr = s:readall()
-	s:close()
-	if not out then error(rerr, 2) end
+	local out, err = output(self, argv_of(...))
+	if not out then error(err, 2) end
 	return util.chomp(out)
 end
 
 -- exec(argv...) -> true; its output is logged with -v.  Raises on failure.
 function Site:exec(...)
 	local argv = argv_of(...)
-	local s, err = self:spawn(argv)
-	if not s then error(err, 2) end
-	local out, rerr = s:readall()
-	s:close()
-	if not out then error(rerr, 2) end
+	local out, err = output(self, argv)
+	if not out then error(err, 2) end
 	if out ~= "" then log.debug("%s: %s: %s", self.name, argv[1], util.chomp(out)) end
 	return true
 end
+
+-- For vakap.localhost, which offers capture and exec too.
+M.argv, M.output = argv_of, output
 
 -- The component named `name`, or nil.
 function Site:component(name)

@@ -72,4 +72,43 @@ run run nosuch
 expect_code "an unknown op is a usage error" 2
 contains "an unknown op lists the known ones" "unknown op 'nosuch'; the ops are: backup, check, du, restore, rotate, snapshots, status, verify" "$ERR"
 
+# An op cannot change what the engine or other code sees: the run's ctx,
+# its settings, the site's declaration and vakap are read-only, and the
+# storage is reached only through the repository.
+cat > "$T/cfg/ops.d/meddle.lua" <<'LUA'
+op "meddle" {
+  description = "Try to change what the engine sees",
+  run = function(site, ctx)
+    local tries = {
+      settings = function() ctx.settings.jobs = 1 end,
+      repository = function() ctx.repository = nil end,
+      into_repository = function() ctx.repository.list = nil end,
+      config = function() site.config.host = "elsewhere" end,
+      tags = function() site.tags[1] = "x" end,
+      vakap = function() vakap.log.warn = nil end,
+      localhost = function() vakap.localhost.capture = nil end,
+    }
+    local out = { storage = ctx.storage == nil and "hidden" or "visible" }
+    for name, try in pairs(tries) do
+      local ok, err = pcall(try)
+      out[name] = ok and "changed" or err
+    end
+    return out
+  end,
+}
+LUA
+run --json run meddle one
+expect_code "an op that tries to change what the engine sees still runs" 0
+printf '%s' "$OUT" > "$T/meddle.json"
+r='d["sites"][0]["result"]'
+check "an op does not see the raw storage" test "$(json_get "$T/meddle.json" "$r['storage']")" = hidden
+contains "ctx.settings is read-only" "ctx.settings is read-only: cannot set 'jobs'" "$(json_get "$T/meddle.json" "$r['settings']")"
+contains "ctx is read-only" "ctx is read-only: cannot set 'repository'" "$(json_get "$T/meddle.json" "$r['repository']")"
+contains "the repository is read-only" "the repository is read-only: cannot set 'list'" "$(json_get "$T/meddle.json" "$r['into_repository']")"
+contains "site.config is read-only" "site.config is read-only: cannot set 'host'" "$(json_get "$T/meddle.json" "$r['config']")"
+contains "site.tags is read-only" "site.tags is read-only: cannot set '1'" "$(json_get "$T/meddle.json" "$r['tags']")"
+contains "vakap is read-only at run time too" "vakap.log is read-only: cannot set 'warn'" "$(json_get "$T/meddle.json" "$r['vakap']")"
+contains "vakap.localhost is read-only" "vakap.localhost is read-only: cannot set 'capture'" "$(json_get "$T/meddle.json" "$r['localhost']")"
+check "the run is recorded under the declared site" test -f "$T/store/one/_ops/meddle.ok.json"
+
 finish

@@ -1,7 +1,6 @@
 -- command { run = { "sqlite3", "/srv/app/db.sqlite", ".dump" }, ext = "sql" }
 -- Any command whose standard output is the backup.  `restore`, when given,
 -- is the command that reads a backup on its standard input.
-local vakap = require("vakap.api").vakap
 
 local function nonempty(v)
 	return #v > 0, "must name a command"
@@ -11,7 +10,7 @@ local function extension(v)
 	return v:match("^[A-Za-z0-9]+$") ~= nil, "must be letters and digits, like \"sql\""
 end
 
-return vakap.component "command" {
+component "command" {
 	description = "The output of a command, like sqlite3 DB .dump",
 	options = {
 		run = { type = "list", required = true, check = nonempty },

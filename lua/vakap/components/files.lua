@@ -1,13 +1,12 @@
 -- files { path = "/var/www/acme/files", exclude = { "*.log", "cache/" } }
 -- A directory, stored as a tar archive.  Symbolic links are followed by
 -- default, so a linked directory is stored with its contents.
-local vakap = require("vakap.api").vakap
 
 local function absolute(p)
 	return p:sub(1, 1) == "/", "must be an absolute path"
 end
 
-return vakap.component "files" {
+component "files" {
 	description = "A directory, stored as a tar archive",
 	options = {
 		path = { type = "string", required = true, check = absolute },

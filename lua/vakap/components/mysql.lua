@@ -4,9 +4,7 @@
 -- Credentials never appear on a command line: they come from the option
 -- files of the user the dump runs as (~/.my.cnf), or from defaults_file,
 -- given to every client as --defaults-extra-file, its first argument.
-local backups = require "vakap.backups"
-local vakap = require("vakap.api").vakap
-local db = require "vakap.dbclient"
+local db = vakap.db
 
 local system_schemas = {
 	information_schema = true, performance_schema = true, sys = true, mysql = true,
@@ -101,9 +99,9 @@ local function ensure_database(o, site, name)
 	return db.output(site, db.append(client(o, "mysql"), { "-e", "CREATE DATABASE " .. quote_ident(name) }))
 end
 
-local complete = backups.ends_with("-- Dump completed", "the dump")
+local complete = vakap.ends_with("-- Dump completed", "the dump")
 
-return vakap.component "mysql" {
+component "mysql" {
 	description = "A MySQL or MariaDB database (or every one), dumped with mysqldump",
 	options = {
 		database = { type = "string" },
@@ -165,7 +163,7 @@ return vakap.component "mysql" {
 		local opts = manifest and manifest.options and manifest.options.options or self.options.options or {}
 		for _, o in ipairs(type(opts) == "table" and opts or {}) do
 			if o == "--skip-comments" or o == "--compact" then
-				local n, err = backups.drain(s)
+				local n, err = vakap.drain(s)
 				if not n then return nil, err end
 				return { bytes = n, complete = "not told (--skip-comments)" }
 			end

@@ -4,9 +4,7 @@
 --
 -- Every client runs with -w: it never asks for a password; one comes
 -- from ~/.pgpass of the user the dump runs as, or is not needed (peer).
-local backups = require "vakap.backups"
-local vakap = require("vakap.api").vakap
-local db = require "vakap.dbclient"
+local db = vakap.db
 
 local formats = {
 	-- pg_dump's own archive, compressed, read by pg_restore
@@ -90,10 +88,10 @@ local function restore_argv(o, format, name)
 	return db.append(argv, o.psql_options)
 end
 
-local dump_complete = backups.ends_with("-- PostgreSQL database dump complete", "the dump")
-local cluster_complete = backups.ends_with("-- PostgreSQL database cluster dump complete", "the globals dump")
+local dump_complete = vakap.ends_with("-- PostgreSQL database dump complete", "the dump")
+local cluster_complete = vakap.ends_with("-- PostgreSQL database cluster dump complete", "the globals dump")
 
-return vakap.component "postgres" {
+component "postgres" {
 	description = "A PostgreSQL database (or every one, and the globals), dumped with pg_dump",
 	options = {
 		database = { type = "string" },
@@ -174,15 +172,14 @@ return vakap.component "postgres" {
 		if head ~= "PGDMP" then
 			return nil, err or "not a pg_dump custom archive (it does not start with PGDMP)"
 		end
-		local proc = require "vakap.proc"
-		if not require("vakap.hosts.local").open():which("pg_restore") then
-			local n, derr = backups.drain(s)
+		if not vakap.localhost:which("pg_restore") then
+			local n, derr = vakap.drain(s)
 			if not n then return nil, derr end
 			return { bytes = n + 5, toc = "not listed: no pg_restore here" }
 		end
 		-- pg_restore stops once it has the table of contents: the rest is
 		-- read through after it, so the digest covers the whole object
-		local n, ferr = proc.feed({ "sh", "-c",
+		local n, ferr = vakap.localhost:feed({ "sh", "-c",
 			"{ printf PGDMP; cat; } | { pg_restore --list > /dev/null; rc=$?; cat > /dev/null; exit $rc; }" }, s)
 		if not n then return nil, "pg_restore cannot list its table of contents: " .. ferr end
 		return { bytes = n + 5, toc = "listed" }

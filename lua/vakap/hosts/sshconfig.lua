@@ -171,13 +171,70 @@ function M.expand(s, t, where)
 	return s
 end
 
-local function split_paths(args)
+local default_keys = { "id_ed25519", "id_ecdsa", "id_rsa" }
+
+-- Each of args expanded (M.expand).  -> list | nil, err
+local function expand_all(args, tokens, where)
 	local out = {}
-	for _, a in ipairs(args) do out[#out + 1] = a end
+	for _, a in ipairs(args) do
+		local p, e = M.expand(a, tokens, where)
+		if not p then return nil, e end
+		out[#out + 1] = p
+	end
 	return out
 end
 
-local default_keys = { "id_ed25519", "id_ecdsa", "id_rsa" }
+-- The blocks of the ssh config file settings name, if it exists.
+-- -> blocks | nil, err
+local function read_config(settings, env)
+	local cfgpath = settings.config
+	local text = cfgpath and env.read(cfgpath)
+	if not text then return {} end
+	return M.parse(text, cfgpath, env.include)
+end
+
+-- The identity files: vakap's setting, else the config's, else the
+-- defaults that exist.  -> list | nil, err
+local function identity_files(settings, o, env, tokens)
+	if settings.identity_files then return settings.identity_files end
+	local out = {}
+	if #o.identityfile == 0 then
+		for _, k in ipairs(default_keys) do
+			local p = env.home .. "/.ssh/" .. k
+			if env.exists(p) then out[#out + 1] = p end
+		end
+		return out
+	end
+	for _, opt in ipairs(o.identityfile) do
+		local paths, e = expand_all(opt.args, tokens, opt.where)
+		if not paths then return nil, e end
+		for _, p in ipairs(paths) do
+			if p:sub(1, 1) ~= "/" then p = env.home .. "/.ssh/" .. p end
+			out[#out + 1] = p
+		end
+	end
+	return out
+end
+
+-- The known_hosts files: vakap's setting, else the config's, else
+-- OpenSSH's defaults (and the system's file, unless vakap names one).
+-- -> files to read, the file new keys go to | nil, err
+local function known_hosts(settings, o, env, tokens)
+	local user_files
+	if settings.known_hosts then
+		user_files = { settings.known_hosts }
+	elseif o.userknownhostsfile then
+		local e
+		user_files, e = expand_all(o.userknownhostsfile.args, tokens, o.userknownhostsfile.where)
+		if not user_files then return nil, e end
+	else
+		user_files = { env.home .. "/.ssh/known_hosts", env.home .. "/.ssh/known_hosts2" }
+	end
+	local files = {}
+	for _, f in ipairs(user_files) do files[#files + 1] = f end
+	if not settings.known_hosts then files[#files + 1] = "/etc/ssh/ssh_known_hosts" end
+	return files, user_files[1]
+end
 
 -- Everything needed to connect to a site's host.
 --   spec: the site's host; settings: vakap's ssh settings (known_hosts,
@@ -191,20 +248,11 @@ function M.resolve(spec, settings, env)
 	local given, err = M.parse_host(spec)
 	if not given then return nil, err end
 	settings = settings or {}
-	local blocks = {}
-	local cfgpath = settings.config
-	if cfgpath then
-		local text = env.read(cfgpath)
-		if text then
-			local perr
-			blocks, perr = M.parse(text, cfgpath, env.include)
-			if not blocks then return nil, perr end
-		end
-	end
+	local blocks, perr = read_config(settings, env)
+	if not blocks then return nil, perr end
 	local o = M.lookup(blocks, given.host)
 	local function one(key) return o[key] and o[key].args[1] end
-	local t = { alias = given.host }
-	t.host = given.host
+	local t = { alias = given.host, host = given.host, label = spec }
 	if one("hostname") then
 		local h, herr = M.expand(one("hostname"), { h = given.host, n = given.host }, o.hostname.where)
 		if not h then return nil, herr end
@@ -218,53 +266,12 @@ function M.resolve(spec, settings, env)
 	end
 	local tokens = { d = env.home, u = env.user, h = t.host, r = t.user, p = t.port, n = given.host,
 		l = env.hostname }
-	local function expand_all(args, where)
-		local out = {}
-		for _, a in ipairs(args) do
-			local p, e = M.expand(a, tokens, where)
-			if not p then return nil, e end
-			out[#out + 1] = p
-		end
-		return out
-	end
-	-- identity files: vakap's setting, else the config's, else the defaults that exist
-	if settings.identity_files then
-		t.identity_files = settings.identity_files
-	elseif #o.identityfile > 0 then
-		t.identity_files = {}
-		for _, opt in ipairs(o.identityfile) do
-			local paths, e = expand_all(opt.args, opt.where)
-			if not paths then return nil, e end
-			for _, p in ipairs(paths) do
-				if p:sub(1, 1) ~= "/" then p = env.home .. "/.ssh/" .. p end
-				t.identity_files[#t.identity_files + 1] = p
-			end
-		end
-	else
-		t.identity_files = {}
-		for _, k in ipairs(default_keys) do
-			local p = env.home .. "/.ssh/" .. k
-			if env.exists(p) then t.identity_files[#t.identity_files + 1] = p end
-		end
-	end
-	-- known hosts: vakap's setting, else the config's, else OpenSSH's defaults
-	local user_files
-	if settings.known_hosts then
-		user_files = { settings.known_hosts }
-	elseif o.userknownhostsfile then
-		local e
-		user_files, e = expand_all(split_paths(o.userknownhostsfile.args), o.userknownhostsfile.where)
-		if not user_files then return nil, e end
-	else
-		user_files = { env.home .. "/.ssh/known_hosts", env.home .. "/.ssh/known_hosts2" }
-	end
-	t.known_hosts_file = user_files[1]
-	t.known_hosts = {}
-	for _, f in ipairs(user_files) do t.known_hosts[#t.known_hosts + 1] = f end
-	if not settings.known_hosts then t.known_hosts[#t.known_hosts + 1] = "/etc/ssh/ssh_known_hosts" end
+	t.identity_files, err = identity_files(settings, o, env, tokens)
+	if not t.identity_files then return nil, err end
+	t.known_hosts, t.known_hosts_file = known_hosts(settings, o, env, tokens)
+	if not t.known_hosts then return nil, t.known_hosts_file end
 	t.connect_timeout = settings.connect_timeout or tonumber(one("connecttimeout")) or 10
 	t.keepalive = settings.keepalive or tonumber(one("serveraliveinterval")) or 30
-	t.label = spec
 	return t
 end
 

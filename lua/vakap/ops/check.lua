@@ -1,18 +1,15 @@
 -- The check op: can each site's host be reached, does each component find
 -- what it needs there (its directory, its command), and is every key its
 -- backups are encrypted to or signed with usable, and for how long?
-local vakap = require("vakap.api").vakap
-local encryption = require "vakap.encryption"
-local util = require "vakap.util"
 
 -- One row per key: usable (and until when), expiring soon, or not usable.
 local function key_rows(site, ctx, rows, problems)
-	local enc = encryption.for_site(site.config, ctx.settings)
+	local enc = ctx.repository:encryption(site)
 	if not enc then return end
-	local now = util.now()
-	for _, k in ipairs(encryption.keys(enc)) do
+	local now = vakap.now()
+	for _, k in ipairs(vakap.encryption.keys(enc)) do
 		local what = k.role == "recipient" and "gpg recipient" or "gpg signer"
-		local warning = encryption.expiry_warning(k, now)
+		local warning = vakap.encryption.expiry_warning(k, now)
 		local detail = k.problem or warning or ("%s (%s), expires %s"):format(k.fingerprint, k.uid,
 			k.expires and os.date("!%Y-%m-%d", k.expires) or "never")
 		rows[#rows + 1] = { component = what, state = k.problem and "FAILED" or warning and "warn" or "ok",
@@ -21,7 +18,7 @@ local function key_rows(site, ctx, rows, problems)
 	end
 end
 
-return vakap.op "check" {
+op "check" {
 	description = "Check that each site's host, components and keys are usable",
 	record = false,
 

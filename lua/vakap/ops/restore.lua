@@ -10,89 +10,90 @@
 --                  backup has been checked: the stored object is fetched
 --                  to a temporary file and read through once, then
 --                  restored from that checked copy.
-local vakap = require("vakap.api").vakap
-local backups = require "vakap.backups"
-local fs = require "vakap.fs"
-local proc = require "vakap.proc"
-local util = require "vakap.util"
 
-local function temp_path(what)
-	local dir = os.getenv("TMPDIR") or "/tmp"
-	return ("%s/vakap-%s-%d-%d"):format(dir, what, proc.pid(), math.floor(proc.clock() * 1e6))
-end
+local here = vakap.localhost
 
--- --to FILE: the plaintext into FILE.vakap-tmp, renamed into place.
-local function to_file(ctx, src, manifest, gopts, path, force)
-	if fs.stat(path) and not force then
+-- --to FILE: the plaintext of src (the stored object) into
+-- FILE.vakap-tmp, renamed into place.
+local function to_file(site, ctx, src, manifest, path, force)
+	if here:stat(path) and not force then
 		return nil, ("%s exists: remove it, or give --force to replace it"):format(path)
 	end
-	local s, err = backups.plaintext(src, manifest, gopts)
+	local s, err = ctx.repository:plaintext(site, manifest, src)
 	if not s then return nil, err end
 	local tmp = path .. ".vakap-tmp"
-	fs.remove(tmp)
+	here:remove(tmp)
 	local n
-	n, err = fs.write(s, tmp, { progress = function(b) ctx.progress(b, "restore") end })
+	n, err = here:write(s, tmp, { progress = function(b) ctx.progress(b, "restore") end })
 	s:close()
 	if not n then return nil, err end
-	local ok, rerr = fs.rename(tmp, path, { replace = force })
+	local ok, rerr = here:rename(tmp, path, { replace = force })
 	if not ok then
-		fs.remove(tmp)
+		here:remove(tmp)
 		return nil, rerr
 	end
 	return n
 end
 
 -- --into-host: fetch and check first, restore from the checked copy.
-local function into_host(site, ctx, c, b, manifest, gopts, target)
-	local copy = temp_path("restore")
-	local src, err = ctx.storage:get(b.data.key)
+local function into_host(site, ctx, c, b, manifest, target)
+	local repo = ctx.repository
+	local copy = here:temp_path("restore")
+	local src, err = repo:fetch(b, manifest)
 	if not src then return nil, err end
 	local n
-	n, err = fs.write(vakap.hash.sha256(src, manifest.sha256), copy, { mode = 384 })
+	n, err = here:write(src, copy, { mode = 384 })
 	src:close()
 	if not n then return nil, err end
 	local function done(...)
-		fs.remove(copy)
+		here:remove(copy)
 		return ...
 	end
-	local s, perr = backups.plaintext(fs.source(copy), manifest, gopts)
+	local s, perr = repo:plaintext(site, manifest, here:read(copy))
 	if not s then return done(nil, perr) end
-	local bytes, derr = backups.drain(s)
+	local bytes, derr = vakap.drain(s)
 	s:close()
 	if not bytes then return done(nil, "the backup does not check out, nothing was restored: " .. derr) end
-	s = backups.plaintext(fs.source(copy), manifest, gopts)
+	s = repo:plaintext(site, manifest, here:read(copy))
 	local ok, rerr = c.def.restore(c, site, s, { target = target, part = manifest.part, manifest = manifest })
 	s:close()
 	if not ok then return done(nil, rerr) end
 	return done(bytes)
 end
 
-return vakap.op "restore" {
+-- The backup a restore is asked for: the newest of the series at or
+-- before --at.  -> series, backup, manifest; raises saying what is missing
+local function chosen(site, ctx, a)
+	local repo = ctx.repository
+	local listing, err = repo:list(site.name)
+	if not listing then error("cannot list storage: " .. err, 0) end
+	local s
+	s, err = repo:find(listing.series, a.component)
+	if not s then error(err, 0) end
+	local b = repo:pick(s, a.at)
+	if not b then
+		error(("no backup of %s at or before %s"):format(a.component, vakap.iso(a.at or vakap.now())), 0)
+	end
+	local manifest
+	manifest, err = repo:manifest(b)
+	if not manifest then error(err, 0) end
+	return s, b, manifest
+end
+
+op "restore" {
 	description = "Restore a backup: to a file, or into the site's host",
 	record = false,
 	lock = true,
 
 	run = function(site, ctx)
 		local a = ctx.args or {}
-		local series, err = backups.series(ctx.storage, site.name)
-		if not series then error("cannot list storage: " .. err, 0) end
-		local s
-		s, err = backups.find(series, a.component)
-		if not s then error(err, 0) end
-		local b = backups.pick(s, a.at)
-		if not b then
-			error(("no backup of %s at or before %s"):format(a.component, util.iso(a.at or util.now())), 0)
-		end
-		local manifest
-		manifest, err = backups.manifest(ctx.storage, b)
-		if not manifest then error(err, 0) end
-		local gopts = backups.gpg_options(site.config, ctx.settings, manifest)
-		local row = { component = backups.label(s), stamp = b.stamp, time = util.iso(b.time), object = b.data.key }
-		local n
+		local s, b, manifest = chosen(site, ctx, a)
+		local row = { component = s.label, stamp = b.stamp, time = vakap.iso(b.time), object = b.data and b.data.key }
+		local n, err
 		if a.to then
-			local src, gerr = ctx.storage:get(b.data.key)
+			local src, gerr = ctx.repository:open(b)
 			if not src then error(gerr, 0) end
-			n, err = to_file(ctx, src, manifest, gopts, a.to, a.force)
+			n, err = to_file(site, ctx, src, manifest, a.to, a.force)
 			row.to = a.to
 		else
 			local c = site:component(s.component)
@@ -100,7 +101,7 @@ return vakap.op "restore" {
 				error(("%s has backups of '%s', but no such component in its configuration to restore into")
 					:format(site.name, s.component), 0)
 			end
-			n, err = into_host(site, ctx, c, b, manifest, gopts, a.target)
+			n, err = into_host(site, ctx, c, b, manifest, a.target)
 			row.into = a.target or "the original"
 		end
 		if not n then return { restored = row }, err end

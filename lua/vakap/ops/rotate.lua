@@ -6,12 +6,6 @@
 -- failed run's) are removed once they are more than a day old.  Each part
 -- of a component (a database of all = true) is rotated on its own, by the
 -- component's policy.
-local vakap = require("vakap.api").vakap
-local catalog = require "vakap.catalog"
-local retention = require "vakap.retention"
-local util = require "vakap.util"
-
-local ORPHAN_AGE = 86400
 
 -- The policy for component `name` of site: -> policy | nil
 local function policy_for(site, ctx, name)
@@ -24,15 +18,15 @@ end
 local function series_of(comp)
 	local out = {}
 	if #comp.backups > 0 or #comp.orphans > 0 or next(comp.parts) == nil then out[1] = { comp } end
-	for _, pname in ipairs(util.sorted_keys(comp.parts)) do out[#out + 1] = { comp.parts[pname], pname } end
+	for _, pname in ipairs(vakap.sorted_keys(comp.parts)) do out[#out + 1] = { comp.parts[pname], pname } end
 	return out
 end
 
 -- One series of backups (a component's own, or one of its parts') under
--- policy: what it keeps and forgets in row; the keys to delete added to
--- manifests and data.  -> row
-local function decide_series(policy, folder, row, manifests, data, old)
-	local keep, forget, reasons = retention.apply(policy, folder.backups)
+-- policy: what it keeps and forgets in row; what to forget (backups, then
+-- leftovers) added to items.  -> row
+local function decide_series(ctx, policy, folder, row, items)
+	local keep, forget, reasons = vakap.retention.apply(policy, folder.backups)
 	for _, b in ipairs(keep) do
 		row.kept[#row.kept + 1] = { stamp = b.stamp, reasons = reasons[b] }
 	end
@@ -40,33 +34,25 @@ local function decide_series(policy, folder, row, manifests, data, old)
 		-- the newest is kept by any policy check_policy accepts; never delete it regardless
 		if b ~= folder.backups[1] then
 			row.forgotten[#row.forgotten + 1] = { stamp = b.stamp, size = b.data and b.data.size }
-			manifests[#manifests + 1] = b.manifest.key
-			if b.verify then data[#data + 1] = b.verify.key end
-			if b.data then
-				data[#data + 1] = b.data.key
-				row.freed = row.freed + (b.data.size or 0)
-			end
+			items[#items + 1] = b
+			row.freed = row.freed + (b.data and b.data.size or 0)
 		end
 	end
-	for _, o in ipairs(folder.orphans) do
-		if o.mtime and o.mtime < old then
-			row.orphans[#row.orphans + 1] = o.key
-			data[#data + 1] = o.key
-			row.freed = row.freed + (o.size or 0)
-		end
+	for _, o in ipairs(ctx.repository:leftovers(folder, ctx.now)) do
+		row.orphans[#row.orphans + 1] = o.key
+		items[#items + 1] = o
+		row.freed = row.freed + (o.size or 0)
 	end
 	return row
 end
 
--- What rotate would do on site: rows per component (per part), and the
--- keys to delete, manifests and data apart.
+-- What rotate would do on site: rows per component (per part), and what
+-- to forget: backups and leftovers.
 local function decide(site, ctx)
-	local entries, err = ctx.storage:list(site.name .. "/")
-	if not entries then error("cannot list storage: " .. err, 0) end
-	local cat = catalog.scan(site.name, entries)
-	local rows, manifests, data = {}, {}, {}
-	local old = ctx.now - ORPHAN_AGE
-	for _, name in ipairs(util.sorted_keys(cat.components)) do
+	local cat, err = ctx.repository:list(site.name)
+	if not cat then error("cannot list storage: " .. err, 0) end
+	local rows, items = {}, {}
+	for _, name in ipairs(vakap.sorted_keys(cat.components)) do
 		local policy = policy_for(site, ctx, name)
 		if not policy then
 			error(("%s: no retention policy: set retention = { ... } in vakap.lua, the site or the component")
@@ -74,10 +60,10 @@ local function decide(site, ctx)
 		end
 		for _, s in ipairs(series_of(cat.components[name])) do
 			local row = { component = name, part = s[2], kept = {}, forgotten = {}, orphans = {}, freed = 0 }
-			rows[#rows + 1] = decide_series(policy, s[1], row, manifests, data, old)
+			rows[#rows + 1] = decide_series(ctx, policy, s[1], row, items)
 		end
 	end
-	return rows, manifests, data
+	return rows, items
 end
 
 local function summary_line(site, r, verb)
@@ -88,21 +74,15 @@ local function summary_line(site, r, verb)
 		table.concat(parts, ", "))
 end
 
-return vakap.op "rotate" {
+op "rotate" {
 	description = "Delete the backups no retention rule keeps",
 	lock = true,
 
 	run = function(site, ctx)
-		local rows, manifests, data = decide(site, ctx)
-		-- a backup stops existing when its manifest goes: manifests first
-		if #manifests > 0 then
-			local ok, err = ctx.storage:delete(manifests)
-			if not ok then return { components = rows }, "deleting manifests: " .. err end
-		end
-		if #data > 0 then
-			local ok, err = ctx.storage:delete(data)
-			if not ok then return { components = rows }, "deleting data: " .. err end
-		end
+		local rows, items = decide(site, ctx)
+		-- manifests first, then data: the repository's forget
+		local ok, err = ctx.repository:forget(items)
+		if not ok then return { components = rows }, err end
 		return { components = rows }
 	end,
 

@@ -2,19 +2,6 @@
 -- the last good backup (one with a manifest), its age and size; and the
 -- last run of each op.  Read-only: one listing per site, nothing written,
 -- no locks.
-local vakap = require("vakap.api").vakap
-local catalog = require "vakap.catalog"
-local util = require "vakap.util"
-
--- The last run of an op: a success from the listing alone; a failure's
--- message (and a record in the earlier form) read from the record.
-local function read_op(ctx, entry)
-	if entry.ok then return { time = entry.mtime and util.iso(entry.mtime), ok = true } end
-	local data = ctx.storage:get_string(entry.key)
-	local rec = data and vakap.json.decode(data)
-	if type(rec) ~= "table" then return { state = "unreadable" } end
-	return { time = rec.time, ok = rec.ok, error = rec.error ~= vakap.json.null and rec.error or nil }
-end
 
 -- The parts a component stored (one per database, for all = true), by
 -- name; none when it stored one object.  After a change from one layout
@@ -30,21 +17,20 @@ local function latest_parts(found)
 	return names
 end
 
-return vakap.op "status" {
+op "status" {
 	description = "Show the last good backup of each component, and the last run of each op",
 	record = false,
 
 	run = function(site, ctx)
-		local entries, err = ctx.storage:list(site.name .. "/")
-		if not entries then error("cannot list storage: " .. err, 0) end
-		local cat = catalog.scan(site.name, entries)
+		local cat, err = ctx.repository:list(site.name)
+		if not cat then error("cannot list storage: " .. err, 0) end
 		local stale_after = ctx.stale_after or site.config.stale_after or ctx.settings.stale_after
 		local rows = {}
 		local function add(c, folder, part)
 			local last = folder and folder.backups[1]
 			local row = { component = c.name, part = part, type = c.type, backups = folder and #folder.backups or 0 }
 			if last then
-				row.time = util.iso(last.time)
+				row.time = vakap.iso(last.time)
 				row.age = ctx.now - last.time
 				row.size = last.data and last.data.size
 				row.object = last.data and last.data.key
@@ -53,7 +39,7 @@ return vakap.op "status" {
 				for _, b in ipairs(folder.backups) do
 					if b.verify then
 						row.verified = { ok = b.verify.ok, stamp = b.stamp,
-							time = b.verify.time and util.iso(b.verify.time), age = b.verify.time and ctx.now - b.verify.time }
+							time = b.verify.time and vakap.iso(b.verify.time), age = b.verify.time and ctx.now - b.verify.time }
 						break
 					end
 				end
@@ -71,8 +57,8 @@ return vakap.op "status" {
 			if #parts == 0 then add(c, found) end
 		end
 		local ops = {}
-		for _, name in ipairs(util.sorted_keys(cat.ops)) do
-			local rec = read_op(ctx, cat.ops[name])
+		for _, name in ipairs(vakap.sorted_keys(cat.ops)) do
+			local rec = ctx.repository:last_run(cat.ops[name])
 			rec.op = name
 			ops[#ops + 1] = rec
 		end
@@ -96,8 +82,8 @@ return vakap.op "status" {
 					lines[#lines + 1] = ("%-20s %-14s %-8s %-21s %9s %10s  %s"):format(r.site,
 						c.part and c.component .. "/" .. c.part or c.component,
 						c.state == "ok" and "ok" or c.state:upper(), c.time or "never",
-						c.age and util.human_duration(c.age) or "-", c.size and util.human_size(c.size) or "-",
-						v and ("%s %s ago (%s)"):format(v.ok and "ok" or "FAILED", v.age and util.human_duration(v.age) or "?",
+						c.age and vakap.human_duration(c.age) or "-", c.size and vakap.human_size(c.size) or "-",
+						v and ("%s %s ago (%s)"):format(v.ok and "ok" or "FAILED", v.age and vakap.human_duration(v.age) or "?",
 							v.stamp) or "-")
 				end
 				for _, o in ipairs(r.result.ops) do

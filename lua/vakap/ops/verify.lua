@@ -6,20 +6,16 @@
 -- pg_dump archive's table of contents).  The outcome is recorded beside
 -- the backup, in the name of a small object (STAMP.verify-ok.json or
 -- STAMP.verify-failed.json), so status shows it from its listing alone.
-local vakap = require("vakap.api").vakap
-local backups = require "vakap.backups"
-local catalog = require "vakap.catalog"
-local util = require "vakap.util"
 
 -- Check one backup.  -> { what was found } | nil, problem
 local function check_one(site, ctx, series, b)
-	local manifest, err = backups.manifest(ctx.storage, b)
+	local repo = ctx.repository
+	local manifest, err = repo:manifest(b)
 	if not manifest then return nil, err end
-	if not b.data then return nil, "its data object is missing" end
 	local src
-	src, err = ctx.storage:get(b.data.key)
+	src, err = repo:open(b)
 	if not src then return nil, err end
-	local s, perr = backups.plaintext(src, manifest, backups.gpg_options(site.config, ctx.settings, manifest))
+	local s, perr = repo:plaintext(site, manifest, src)
 	if not s then
 		src:close()
 		return nil, perr
@@ -29,40 +25,31 @@ local function check_one(site, ctx, series, b)
 	if c and c.def.inspect then
 		found, ierr = c.def.inspect(c, s, manifest)
 	else
-		local n, derr = backups.drain(s)
+		local n, derr = vakap.drain(s)
 		found, ierr = n and { bytes = n }, derr
 	end
 	s:close()
 	return found, ierr
 end
 
--- Record the outcome beside the backup, replacing the other outcome.
-local function record(ctx, b, ok, detail)
-	local key = catalog.verify_key(b.manifest.key, ok)
-	local rec = { time = util.iso(util.now()), ok = ok, detail = detail, vakap = ctx.version }
-	local done, err = ctx.storage:put_string(key, vakap.json.encode(rec), { replace = true })
-	if not done then vakap.log.warn("cannot record the verification in %s: %s", key, err) end
-	local other = catalog.verify_key(b.manifest.key, not ok)
-	if b.verify and b.verify.key == other then ctx.storage:delete({ other }) end
-end
-
-return vakap.op "verify" {
+op "verify" {
 	description = "Download the newest backups and check them to their last byte",
 	record = false,
 
 	run = function(site, ctx)
-		local series, err = backups.series(ctx.storage, site.name)
-		if not series then error("cannot list storage: " .. err, 0) end
+		local listing, err = ctx.repository:list(site.name)
+		if not listing then error("cannot list storage: " .. err, 0) end
 		local rows, problems = {}, {}
-		for _, s in ipairs(series) do
+		for _, s in ipairs(listing.series) do
 			local todo = (ctx.args or {}).all and s.backups or { s.backups[1] }
 			for _, b in ipairs(todo) do
 				local ok, found, problem = pcall(check_one, site, ctx, s, b)
 				if not ok then found, problem = nil, found end
-				local row = { component = backups.label(s), stamp = b.stamp, ok = found ~= nil,
+				local row = { component = s.label, stamp = b.stamp, ok = found ~= nil,
 					found = found, problem = problem }
 				rows[#rows + 1] = row
-				record(ctx, b, row.ok, problem or found)
+				local recorded, rerr = ctx.repository:record_verification(b, row.ok, problem or found)
+				if not recorded then vakap.log.warn("%s", rerr) end
 				if not row.ok then
 					problems[#problems + 1] = ("%s %s: %s"):format(row.component, b.stamp, problem)
 				end
