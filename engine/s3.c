@@ -1,6 +1,6 @@
 /*
  * vakap.s3: objects in S3 (or an S3-compatible service), with libcurl,
- * signed with AWS Signature Version 4 (s3sign.c), answers read with
+ * signed with AWS Signature Version 4 (s3/sign.c), answers read with
  * expat.
  *
  * A client holds the bucket, the credentials and one curl multi handle
@@ -40,7 +40,7 @@
 #include <lauxlib.h>
 
 #include "engine.h"
-#include "s3sign.h"
+#include "s3/sign.h"
 #include "stream.h"
 
 #define CLIENT_MT "vakap.s3.client"

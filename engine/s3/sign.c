@@ -1,5 +1,5 @@
 /*
- * AWS Signature Version 4 for S3 (see s3sign.h): the canonical request,
+ * AWS Signature Version 4 (see s3/sign.h): the canonical request,
  * the string to sign, the derived key and the signature, for the
  * Authorization header and for presigned URLs.
  *
@@ -9,8 +9,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "s3sign.h"
-#include "stream.h" /* vk_hex */
+#include "s3/sign.h"
+#include "base.h" /* vk_hex */
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -7,8 +7,8 @@
  *
  * Functions that build strings return 0, or -1 when memory ran out.
  */
-#ifndef VAKAP_S3SIGN_H
-#define VAKAP_S3SIGN_H
+#ifndef VAKAP_S3_SIGN_H
+#define VAKAP_S3_SIGN_H
 
 #include <stddef.h>
 
