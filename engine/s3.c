@@ -36,11 +36,11 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <expat.h>
 #include <lauxlib.h>
 
 #include "engine.h"
 #include "s3/sign.h"
+#include "s3/xml.h"
 #include "stream.h"
 
 #define CLIENT_MT "vakap.s3.client"
@@ -188,124 +188,6 @@ static int backoff(struct client *c, int attempt, int interruptible)
 		wait -= slice;
 	}
 	return interruptible && vk_interrupted ? -1 : 0;
-}
-
-/* ---- XML answers: every element's text, by path, in document order ---- */
-
-struct xml_node {
-	char *path; /* "/ListBucketResult/Contents/Key" */
-	char *text;
-};
-
-struct xml_doc {
-	struct xml_node *v;
-	size_t n, cap;
-	char root[64];
-	struct vk_buf path, text;
-	int oom;
-};
-
-static void xml_free(struct xml_doc *d)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++) {
-		free(d->v[i].path);
-		free(d->v[i].text);
-	}
-	free(d->v);
-	vk_buf_free(&d->path);
-	vk_buf_free(&d->text);
-	memset(d, 0, sizeof *d);
-}
-
-static void XMLCALL xml_start(void *ud, const XML_Char *name,
-                              const XML_Char **attrs)
-{
-	struct xml_doc *d = ud;
-
-	(void)attrs;
-	if (d->path.len == 0)
-		msgf(d->root, sizeof d->root, "%s", name);
-	if (vk_buf_printf(&d->path, "/%s", name) != 0)
-		d->oom = 1;
-	d->text.len = 0;
-	if (d->text.p)
-		d->text.p[0] = '\0';
-}
-
-static void XMLCALL xml_chars(void *ud, const XML_Char *s, int len)
-{
-	struct xml_doc *d = ud;
-
-	if (vk_buf_add(&d->text, s, (size_t)len) != 0)
-		d->oom = 1;
-}
-
-static void XMLCALL xml_end(void *ud, const XML_Char *name)
-{
-	struct xml_doc *d = ud;
-	char *slash;
-
-	(void)name;
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 32;
-		struct xml_node *v = realloc(d->v, cap * sizeof *v);
-		if (v == NULL) {
-			d->oom = 1;
-			return;
-		}
-		d->v = v;
-		d->cap = cap;
-	}
-	d->v[d->n].path = xstrdup(d->path.p ? d->path.p : "");
-	d->v[d->n].text = xstrdup(d->text.p ? d->text.p : "");
-	if (d->v[d->n].path == NULL || d->v[d->n].text == NULL) {
-		free(d->v[d->n].path);
-		free(d->v[d->n].text);
-		d->oom = 1;
-		return;
-	}
-	d->n++;
-	d->text.len = 0;
-	if (d->text.p)
-		d->text.p[0] = '\0';
-	if (d->path.p && (slash = strrchr(d->path.p, '/')) != NULL) {
-		*slash = '\0';
-		d->path.len = (size_t)(slash - d->path.p);
-	}
-}
-
-/* Parse an XML answer; 0, or -1 when it is not well-formed XML. */
-static int xml_parse(const char *data, size_t len, struct xml_doc *d)
-{
-	XML_Parser p = XML_ParserCreate("UTF-8");
-	int ok;
-
-	memset(d, 0, sizeof *d);
-	if (p == NULL)
-		return -1;
-	XML_SetUserData(p, d);
-	XML_SetElementHandler(p, xml_start, xml_end);
-	XML_SetCharacterDataHandler(p, xml_chars);
-	ok = XML_Parse(p, data ? data : "", (int)len, 1) == XML_STATUS_OK;
-	XML_ParserFree(p);
-	if (!ok || d->oom) {
-		xml_free(d);
-		return -1;
-	}
-	return 0;
-}
-
-/* The text of the first element at path, or NULL. */
-static const char *xml_get(const struct xml_doc *d, const char *path)
-{
-	size_t i;
-
-	for (i = 0; i < d->n; i++)
-		if (strcmp(d->v[i].path, path) == 0)
-			return d->v[i].text;
-	return NULL;
 }
 
 /* ---- one HTTP exchange, with retries ---- */

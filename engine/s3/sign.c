@@ -21,24 +21,6 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-int vk_buf_add_xml(struct vk_buf *b, const char *s)
-{
-	for (; *s; s++) {
-		int r;
-		switch (*s) {
-		case '&': r = vk_buf_adds(b, "&amp;"); break;
-		case '<': r = vk_buf_adds(b, "&lt;"); break;
-		case '>': r = vk_buf_adds(b, "&gt;"); break;
-		case '"': r = vk_buf_adds(b, "&quot;"); break;
-		case '\'': r = vk_buf_adds(b, "&apos;"); break;
-		default: r = vk_buf_add(b, s, 1);
-		}
-		if (r != 0)
-			return -1;
-	}
-	return 0;
-}
-
 /* ---- encoding ---- */
 
 static const char hexdigits[] = "0123456789ABCDEF";

@@ -14,9 +14,6 @@
 
 #include "buf.h"
 
-/* The text with &, <, >, " and ' escaped for XML. */
-int vk_buf_add_xml(struct vk_buf *b, const char *s);
-
 /* S3's URI encoding: every byte but A-Za-z0-9-._~ as %XX (upper-case
  * hex); '/' kept when keep_slash. */
 int s3_uri_encode(struct vk_buf *out, const char *s, size_t len, int keep_slash);

@@ -15,6 +15,7 @@
 
 #include "harness.h"
 #include "s3/sign.h"
+#include "s3/xml.h"
 
 #include <dirent.h>
 #include <strings.h>
