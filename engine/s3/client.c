@@ -7,8 +7,10 @@
  * a sink), download.c (get, a source), objects.c (head, list, delete,
  * uploads, abort, presign).
  *
- * Secrets never appear in a message; they are wiped when the client is
- * closed.
+ * A client made in one process and used in another (a forked worker)
+ * makes connections of its own there (s3/http.c): it never shares the
+ * parent's.  Secrets never appear in a message; they are wiped when the
+ * client is closed.
  */
 #define _POSIX_C_SOURCE 200809L
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "stream.h" /* vk_interrupted */
 
@@ -28,6 +29,7 @@
 
 int http_conn_open(struct http_conn *k)
 {
+	k->owner = getpid();
 	k->multi = curl_multi_init();
 	k->easy = curl_easy_init();
 	if (k->multi && k->easy)
@@ -38,12 +40,27 @@ int http_conn_open(struct http_conn *k)
 
 void http_conn_close(struct http_conn *k)
 {
-	if (k->easy)
-		curl_easy_cleanup(k->easy);
-	if (k->multi)
-		curl_multi_cleanup(k->multi);
+	/* another process's connections (a forked child's inheritance) are
+	 * theirs: cleaning them up here would end the parent's TLS sessions */
+	if (k->owner == getpid()) {
+		if (k->easy)
+			curl_easy_cleanup(k->easy);
+		if (k->multi)
+			curl_multi_cleanup(k->multi);
+	}
 	k->easy = NULL;
 	k->multi = NULL;
+}
+
+/* The connection, made anew in a process that did not make it. */
+static int conn_mine(struct http_conn *k)
+{
+	if (k->multi != NULL && k->owner == getpid())
+		return 0;
+	/* another process's: neither used nor freed here */
+	k->inherited_multi = k->multi;
+	k->inherited_easy = k->easy;
+	return http_conn_open(k);
 }
 
 static void free_secret(char **p)
@@ -567,7 +584,7 @@ int http_start(struct http_call *k, char *err, size_t errlen)
 		msgf(err, errlen, "%s: %s: interrupted", hc->service, k->rq.what);
 		return -1;
 	}
-	if ((k->hdrs = signed_headers(k)) == NULL) {
+	if (conn_mine(k->conn) != 0 || (k->hdrs = signed_headers(k)) == NULL) {
 		msgf(err, errlen, "%s: %s: out of memory", hc->service,
 		     k->rq.what);
 		return -1;
@@ -589,7 +606,7 @@ int http_start(struct http_call *k, char *err, size_t errlen)
 
 void http_stop(struct http_call *k)
 {
-	if (k->running)
+	if (k->running && k->conn->owner == getpid())
 		curl_multi_remove_handle(k->conn->multi, k->conn->easy);
 	k->running = 0;
 	curl_slist_free_all(k->hdrs);
@@ -598,6 +615,8 @@ void http_stop(struct http_call *k)
 
 void http_resume(struct http_call *k)
 {
+	if (k->conn->owner != getpid())
+		return; /* http_drive says why */
 	k->paused = 0;
 	curl_easy_pause(k->conn->easy, CURLPAUSE_CONT);
 	k->x.paused = k->paused; /* it may have paused again at once */
@@ -684,6 +703,12 @@ int http_drive(struct http_call *k, int (*until)(struct http_call *k),
 		if (vk_interrupted && !k->rq.cleanup) {
 			http_stop(k);
 			msgf(err, errlen, "%s: %s: interrupted", svc, what);
+			return -1;
+		}
+		if (k->conn->owner != getpid()) {
+			http_stop(k);
+			msgf(err, errlen, "%s: %s: the transfer belongs to the "
+			     "process that started it, not this one", svc, what);
 			return -1;
 		}
 		step(k, until, 100);

@@ -10,6 +10,12 @@
  * client's retries.  A request answered whole (http_request) is driven to
  * its end at once; a streaming one (s3/download.c) is driven a little at
  * a time by its reader, and adds to the loop through hooks.
+ *
+ * Connections belong to the process that made them (http_conn's owner):
+ * in a forked worker, a client makes new ones at its next attempt and
+ * keeps the parent's aside untouched, neither used (the parent's
+ * transfers would be garbled) nor closed (that would end the parent's TLS
+ * sessions).  A transfer in flight at the fork fails in the child.
  */
 #ifndef VAKAP_S3_HTTP_H
 #define VAKAP_S3_HTTP_H
@@ -17,6 +23,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <curl/curl.h>
 
@@ -43,6 +50,10 @@ static inline void msgf(char *buf, size_t len, const char *fmt, ...)
 struct http_conn {
 	CURLM *multi;
 	CURL *easy;
+	pid_t owner; /* the process that made them: only it uses or frees them */
+	/* in a forked child, the parent's: kept as they were, untouched */
+	CURLM *inherited_multi;
+	CURL *inherited_easy;
 };
 
 /* 0, or -1 when memory ran out.  Closing twice is harmless. */
