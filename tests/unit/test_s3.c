@@ -6,7 +6,9 @@
  * the instrumented builds, against moto (tests/support/moto_s3.py) and the
  * fault proxy, on 127.0.0.1.  It also interrupts transfers and a backoff
  * the way the engine's signal handler does (vk_interrupted), which the
- * spec cannot: that must abort the upload and return promptly.
+ * spec cannot: that must abort the upload and return promptly.  And it
+ * uses a client in a forked worker, which must not share the parent's
+ * connections.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -287,6 +289,50 @@ static void test_interrupted_waits(void **state)
 	done(L, top);
 }
 
+/* A client made in one process and used in a forked worker: the worker
+ * makes connections of its own, and a GET stream started by the parent
+ * fails in the worker without touching the parent's transfer, which
+ * reads on to the end. */
+static void test_forked_worker(void **state)
+{
+	lua_State *L = s3_state();
+	int top = lua_gettop(L);
+
+	(void)state;
+	run_lua(L,
+		"local worker = require 'vakap.worker'\n"
+		"local function finish(h)\n"
+		"  local lines = {}\n"
+		"  for _ = 1, 300 do\n"
+		"    worker.wait({ h }, 100)\n"
+		"    for _, l in ipairs(h:messages()) do lines[#lines + 1] = l end\n"
+		"    local how, code = h:status()\n"
+		"    if how then h:close(); return table.concat(lines, '|'), how, code end\n"
+		"  end\n"
+		"end\n"
+		"local c <close> = client(ENDPOINT)\n"
+		"assert(c:put_string('fork/big', DATA))\n"
+		"local h = worker.spawn(function()\n"
+		"  assert(c:put_string('fork/child', 'child'))\n"
+		"  worker.send(assert(c:get('fork/child')):readall())\n"
+		"end)\n"
+		"local lines, how, code = finish(h)\n"
+		"assert(lines == 'child' and how == 'exited' and code == 0, lines)\n"
+		"assert(c:head('fork/child').size == 5)\n"
+		"local s = assert(c:get('fork/big'))\n"
+		"h = worker.spawn(function()\n"
+		"  local b, err\n"
+		"  repeat b, err = s:read() until not b\n"
+		"  worker.send(err or 'the end')\n"
+		"end)\n"
+		"lines, how, code = finish(h)\n"
+		"assert(lines:match('not this one$') and code == 0, lines)\n"
+		"assert(s:readall(64 * 1024 * 1024) == DATA, 'GET differs')\n"
+		"s:close()\n"
+		"assert(c:delete({ 'fork/big', 'fork/child' }).deleted == 2)\n");
+	done(L, top);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -295,6 +341,7 @@ int main(void)
 		cmocka_unit_test(test_failures_abort),
 		cmocka_unit_test(test_interrupted_upload),
 		cmocka_unit_test(test_interrupted_waits),
+		cmocka_unit_test(test_forked_worker),
 	};
 
 	return cmocka_run_group_tests(tests, servers_up, servers_down);

@@ -1,5 +1,5 @@
 /*
- * AWS Signature Version 4 (engine/s3sign.c) against AWS's published
+ * AWS Signature Version 4 (engine/s3/sign.c) against AWS's published
  * vectors, kept under tests/data/sigv4/ (see its README): the Signature
  * V4 test suite (each .req signed must give its .authz, and its .creq and
  * .sts where published) and the worked examples of the S3 documentation,
@@ -14,7 +14,8 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "harness.h"
-#include "s3sign.h"
+#include "s3/sign.h"
+#include "s3/xml.h"
 
 #include <dirent.h>
 #include <strings.h>

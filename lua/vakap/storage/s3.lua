@@ -6,7 +6,6 @@
 -- or not at all.  Nothing is ever overwritten except the records of op
 -- runs (put_string with replace).
 local aws = require "vakap.aws"
-local proc = require "vakap.proc"
 local s3 = require "vakap.s3"
 local storage = require "vakap.storage"
 local util = require "vakap.util"
@@ -37,16 +36,11 @@ function M.open(decl, env)
 	}, S3)
 end
 
--- The client of this process: sites run in forked workers, and a client's
--- open connections must not be shared with the parent or a sibling.
+-- The client, made at first use.  Sites run in forked workers: a client
+-- used in a worker makes connections of its own there (engine/s3/http.c),
+-- it never shares the parent's.
 function S3:c()
-	local pid = proc.pid()
-	if self._pid ~= pid then
-		-- the parent's stays referenced, so no collection closes its
-		-- connections from here (workers end with _exit, not a close)
-		self._inherited = self._client
-		self._client, self._pid = s3.client(self.opts), pid
-	end
+	if not self._client then self._client = s3.client(self.opts) end
 	return self._client
 end
 

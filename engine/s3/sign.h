@@ -7,15 +7,12 @@
  *
  * Functions that build strings return 0, or -1 when memory ran out.
  */
-#ifndef VAKAP_S3SIGN_H
-#define VAKAP_S3SIGN_H
+#ifndef VAKAP_S3_SIGN_H
+#define VAKAP_S3_SIGN_H
 
 #include <stddef.h>
 
 #include "buf.h"
-
-/* The text with &, <, >, " and ' escaped for XML. */
-int vk_buf_add_xml(struct vk_buf *b, const char *s);
 
 /* S3's URI encoding: every byte but A-Za-z0-9-._~ as %XX (upper-case
  * hex); '/' kept when keep_slash. */

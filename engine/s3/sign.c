@@ -1,5 +1,5 @@
 /*
- * AWS Signature Version 4 for S3 (see s3sign.h): the canonical request,
+ * AWS Signature Version 4 (see s3/sign.h): the canonical request,
  * the string to sign, the derived key and the signature, for the
  * Authorization header and for presigned URLs.
  *
@@ -9,8 +9,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include "s3sign.h"
-#include "stream.h" /* vk_hex */
+#include "s3/sign.h"
+#include "base.h" /* vk_hex */
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,24 +20,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-
-int vk_buf_add_xml(struct vk_buf *b, const char *s)
-{
-	for (; *s; s++) {
-		int r;
-		switch (*s) {
-		case '&': r = vk_buf_adds(b, "&amp;"); break;
-		case '<': r = vk_buf_adds(b, "&lt;"); break;
-		case '>': r = vk_buf_adds(b, "&gt;"); break;
-		case '"': r = vk_buf_adds(b, "&quot;"); break;
-		case '\'': r = vk_buf_adds(b, "&apos;"); break;
-		default: r = vk_buf_add(b, s, 1);
-		}
-		if (r != 0)
-			return -1;
-	}
-	return 0;
-}
 
 /* ---- encoding ---- */
 
