@@ -1,7 +1,7 @@
 #!/bin/sh
-# Every test suite: C unit tests under ASan/UBSan and under valgrind, the
+# Every test suite: the function-length check, C unit tests under ASan/UBSan and under valgrind, the
 # busted specs of the Lua side, and the end-to-end tests of the binary.
-#   tests/run.sh [unit|valgrind|spec|e2e]...   (default: all of them)
+#   tests/run.sh [style|unit|valgrind|spec|e2e]...   (default: all of them)
 # Ends with "N passed, N failed", counting suites; exit 1 if any failed.
 set -u
 cd "$(dirname "$0")/.."
@@ -25,7 +25,7 @@ suite() {
 	fi
 }
 
-[ $# -eq 0 ] && set -- unit valgrind spec e2e
+[ $# -eq 0 ] && set -- style unit valgrind spec e2e
 for what in "$@"; do
 	case $what in
 	unit)
@@ -40,6 +40,8 @@ for what in "$@"; do
 				--child-silent-after-fork=yes \
 				--errors-for-leak-kinds=definite,indirect "$t"
 		done ;;
+	style)
+		suite "no function over 60 lines" python3 tools/longfuncs.py ;;
 	spec)
 		suite "busted specs" lua5.4 /usr/bin/busted ;;
 	e2e)
