@@ -733,6 +733,16 @@ static int l_pid(lua_State *L)
 	return 1;
 }
 
+/* lua: proc.alive(pid) -> whether a process of that id exists here */
+static int l_alive(lua_State *L)
+{
+	lua_Integer pid = luaL_checkinteger(L, 1);
+
+	luaL_argcheck(L, pid > 0, 1, "must be a process id");
+	lua_pushboolean(L, kill((pid_t)pid, 0) == 0 || errno == EPERM);
+	return 1;
+}
+
 /* lua: proc.isatty(fd) -> boolean */
 static int l_isatty(lua_State *L)
 {
@@ -784,6 +794,7 @@ static const luaL_Reg funcs[] = {
 	{"spawn", l_spawn},       {"feed", l_feed},
 	{"filter", l_filter},
 	{"pid", l_pid},           {"isatty", l_isatty},
+	{"alive", l_alive},
 	{"clock", l_clock},       {"sleep", l_sleep},
 	{"hostname", l_hostname}, {"interrupted", l_interrupted},
 	{NULL, NULL},

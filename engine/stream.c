@@ -263,12 +263,25 @@ static int l_string(lua_State *L)
 	return 1;
 }
 
-/* ---- a filter keeping the end of what passes ---- */
+/* ---- a filter keeping the end of what passes, and checking it ---- */
 
 struct tail_filter {
 	struct vk_stream s;
 	struct vk_tail tail;
+	char marker[256];    /* what the end must contain, or "" */
+	char if_empty[256];  /* the failure of an empty stream, or "" */
+	char if_unmarked[256]; /* the failure of an end without the marker */
 };
+
+/* At the upstream's clean end: whether what passed is whole. */
+static ssize_t tail_end(struct tail_filter *f)
+{
+	if (f->if_empty[0] != '\0' && f->s.nbytes == 0)
+		return vk_fail(&f->s, "%s", f->if_empty);
+	if (f->marker[0] != '\0' && strstr(f->tail.buf, f->marker) == NULL)
+		return vk_fail(&f->s, "%s", f->if_unmarked);
+	return 0;
+}
 
 static ssize_t tail_read(struct vk_stream *s, void *buf, size_t n)
 {
@@ -277,8 +290,9 @@ static ssize_t tail_read(struct vk_stream *s, void *buf, size_t n)
 
 	if (r < 0)
 		return vk_fail_up(s);
-	if (r > 0)
-		vk_tail_add(&f->tail, buf, (size_t)r);
+	if (r == 0)
+		return tail_end(f);
+	vk_tail_add(&f->tail, buf, (size_t)r);
 	return r;
 }
 
@@ -296,15 +310,43 @@ static const struct vk_stream_ops tail_ops = {
 	.info = tail_info,
 };
 
-/* lua: stream.tail(up) -> the same bytes; s:info().tail: the last
- *      VK_TAIL (4 KiB) of them, for a check of how a stream ended (a
- *      dump's completion line) once it has */
+/* Copy the option `name` of the table at idx (a string, if set) into dst. */
+static void tail_option(lua_State *L, int idx, const char *name, char *dst,
+                        size_t len)
+{
+	size_t n;
+	const char *v;
+
+	if (lua_getfield(L, idx, name) != LUA_TNIL) {
+		v = luaL_checklstring(L, -1, &n);
+		luaL_argcheck(L, n > 0 && n < len && strlen(v) == n, idx,
+		              lua_pushfstring(L, "%s: 1 to %d bytes, no NUL", name,
+		                              (int)len - 1));
+		memcpy(dst, v, n + 1);
+	}
+	lua_pop(L, 1);
+}
+
+/* lua: stream.tail(up [, { empty = MSG, marker = TEXT, unmarked = MSG }])
+ *      -> the same bytes; s:info().tail: the last VK_TAIL (4 KiB) of them.
+ *      At the upstream's clean end the stream fails with MSG when nothing
+ *      passed (empty), or when TEXT is not in the last 4 KiB (marker: a
+ *      dump's completion line), so that a sink never takes it as whole. */
 static int l_tail(lua_State *L)
 {
 	struct tail_filter *f;
 
 	vk_stream_check(L, 1);
+	if (!lua_isnoneornil(L, 2))
+		luaL_checktype(L, 2, LUA_TTABLE);
 	f = (struct tail_filter *)vk_stream_push(L, sizeof *f, &tail_ops);
+	if (!lua_isnoneornil(L, 2)) {
+		tail_option(L, 2, "empty", f->if_empty, sizeof f->if_empty);
+		tail_option(L, 2, "marker", f->marker, sizeof f->marker);
+		tail_option(L, 2, "unmarked", f->if_unmarked, sizeof f->if_unmarked);
+		luaL_argcheck(L, (f->marker[0] == '\0') == (f->if_unmarked[0] == '\0'),
+		              2, "marker and unmarked go together");
+	}
 	vk_stream_adopt(L, -1, 1);
 	vk_open(&f->s);
 	return 1;

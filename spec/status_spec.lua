@@ -112,6 +112,51 @@ describe("the status op", function()
 			assert.same({ "ok", 14400 }, { r.components[1].state, r.stale_after })
 		end)
 
+		it("calls broken a newest backup whose data object is gone", function()
+			backup("acme", "files", now - 3600)
+			os.remove(("%s/acme/files/%s.tar.zst"):format(root, util.stamp(now - 3600)))
+			local row = status.run(site("acme", { { "files", "files" } }), ctx()).components[1]
+			assert.equal("broken", row.state)
+			assert.truthy(row.problem:find("data object is not", 1, true))
+			local _, code = status.report({ { site = "acme", ok = true, result = { components = { row }, ops = {} } } })
+			assert.equal(1, code)
+		end)
+
+		it("calls future a newest backup dated ahead of the clock, and exits 1", function()
+			backup("acme", "files", now + 3 * day)
+			local r = status.run(site("acme", { { "files", "files" } }), ctx())
+			assert.equal("future", r.components[1].state)
+			local _, code, summary = status.report({ { site = "acme", ok = true, result = r } })
+			assert.same({ 1, "status: 0 ok, 0 stale, 0 missing, 1 dated in the future" }, { code, summary })
+		end)
+
+		it("shows a run that started and never ended as interrupted, and exits 1", function()
+			local repo = repository.open(storage, {})
+			assert.is_true(repo:record_run("acme", "backup", { ok = true }, now - day))
+			os.execute(("touch -d @%d %s/acme/_ops/backup.ok.json"):format(now - day, root))
+			-- a run whose process is gone: this machine, a pid no process has
+			assert.is_true(storage:put_string("acme/_ops/backup.started.json", json.encode({
+				time = util.iso(now - 3600), host = require("vakap.proc").hostname(), pid = 2 ^ 22 + 1 })))
+			local r = status.run(site("acme", {}), ctx({ ops = { "backup" } }))
+			assert.same({ "interrupted", false }, { r.ops[1].state, r.ops[1].ok })
+			local text, code, summary = status.report({ { site = "acme", ok = true, result = r } })
+			assert.truthy(text:find("op:backup%s+INTERRUPTED"))
+			assert.same({ 1, "status: 0 ok, 0 stale, 0 missing, 1 op run interrupted" }, { code, summary })
+		end)
+
+		it("shows a run still going as running, and a record of an op no longer configured apart", function()
+			assert.is_true(storage:put_string("acme/_ops/backup.started.json", json.encode({
+				time = util.iso(now - 60), host = require("vakap.proc").hostname(), pid = require("vakap.proc").pid() })))
+			assert.is_true(storage:put_string("acme/_ops/gone.failed.json",
+				json.encode({ time = util.iso(now - day), ok = false, error = "old" })))
+			local r = status.run(site("acme", {}), ctx({ ops = { "backup" } }))
+			assert.same({ "running", "failed" }, { r.ops[1].state, r.ops[2].state })
+			assert.same({ true, false }, { r.ops[1].configured, r.ops[2].configured })
+			local text, code = status.report({ { site = "acme", ok = true, result = r } })
+			assert.equal(0, code)
+			assert.truthy(text:find("op:gone%s+FAILED %(not configured%)"))
+		end)
+
 		it("reads the last run of each op, in name order", function()
 			assert.is_true(storage:put_string("acme/_ops/revision.json",
 				json.encode({ time = "2026-11-22T10:00:00Z", ok = false, error = "git: not a repository" })))
@@ -120,9 +165,10 @@ describe("the status op", function()
 			assert.is_true(storage:put_string("acme/_ops/broken.json", "{ not json"))
 			local r = status.run(site("acme", {}), ctx())
 			assert.same({
-				{ op = "backup", time = "2026-11-22T11:00:00Z", ok = true },
-				{ op = "broken", state = "unreadable" },
-				{ op = "revision", time = "2026-11-22T10:00:00Z", ok = false, error = "git: not a repository" },
+				{ op = "backup", state = "ok", time = "2026-11-22T11:00:00Z", ok = true, configured = true },
+				{ op = "broken", state = "unreadable", ok = false, configured = true },
+				{ op = "revision", state = "failed", time = "2026-11-22T10:00:00Z", ok = false,
+					error = "git: not a repository", configured = true },
 			}, r.ops)
 		end)
 
@@ -219,12 +265,12 @@ describe("the status op", function()
 			assert.truthy(text:find("acme%s+mysql/shop%s+ok%s+"))
 		end)
 
-		it("shows op records and sites without components", function()
+		it("shows op records and sites without components; a failed run exits 1", function()
 			local text, code = status.report({
 				result("acme", {}, { { op = "backup", time = "2026-11-22T11:00:00Z", ok = true },
 					{ op = "revision", time = "2026-11-22T10:00:00Z", ok = false, error = "git failed" } }),
 			}, ctx())
-			assert.equal(0, code)
+			assert.equal(1, code)
 			assert.truthy(text:find("acme%s+op:backup%s+ok%s+2026%-11%-22T11:00:00Z"))
 			assert.truthy(text:find("acme%s+op:revision%s+FAILED%s+2026%-11%-22T10:00:00Z%s+git failed"))
 			assert.truthy(text:find("acme%s+%-%s+%(no components%)"))

@@ -48,10 +48,11 @@ function M.verify_key(manifest_key, ok)
 end
 
 -- The record of an op's last run on a site: its outcome in the name
--- (OP.ok.json, OP.failed.json), so status knows it from the listing; the
--- name without an outcome is how earlier versions wrote it.
+-- (OP.ok.json, OP.failed.json; ok = "started": OP.started.json, written
+-- when a run starts), so status knows it from the listing; the name
+-- without an outcome is how earlier versions wrote it.
 function M.op_key(site, op, ok)
-	local outcome = ok == nil and "" or ok and ".ok" or ".failed"
+	local outcome = ok == nil and "" or ok == "started" and ".started" or ok and ".ok" or ".failed"
 	return ("%s/%s/%s%s.json"):format(site, M.ops_folder, op, outcome)
 end
 
@@ -82,11 +83,29 @@ local function settle(folder)
 	folder.by_stamp = nil
 end
 
+-- An op's record in the listing: the newest outcome (OP.ok.json,
+-- OP.failed.json, or OP.json as earlier versions wrote it), and the
+-- record that a run started (OP.started.json).
+local function add_op(ops, name, e)
+	local op, outcome = name:match("^(.+)%.(%a+)$")
+	if outcome ~= "ok" and outcome ~= "failed" and outcome ~= "started" then op, outcome = name, nil end
+	local rec = ops[op] or {}
+	ops[op] = rec
+	if outcome == "started" then
+		rec.started = { key = e.key, mtime = e.mtime }
+	elseif not rec.key or (e.mtime or 0) > (rec.mtime or 0) then
+		rec.key, rec.size, rec.mtime = e.key, e.size, e.mtime
+		if outcome then rec.ok = outcome == "ok" else rec.ok = nil end
+	end
+end
+
 -- A listing of SITE/ -> {
 --   components = { [name] = { backups = { newest first: { stamp, time,
 --     manifest = entry, data = entry | nil } }, orphans = { entries },
 --     parts = { [part name] = { backups, orphans } } } },
---   ops = { [name] = entry } }
+--   ops = { [name] = { key, size, mtime, ok (from the name: true, false,
+--     or nil for the earlier form), started = { key, mtime } | nil } } }
+--   (key is nil when a run started and none ever ended)
 -- Orphans are data objects whose manifest does not exist.
 function M.scan(site, entries)
 	local comps, ops = {}, {}
@@ -98,15 +117,7 @@ function M.scan(site, entries)
 		local stamp, ext = (file or ""):match("^(%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ)%.(.+)$")
 		if comp == M.ops_folder then
 			local name = not seg and file:match("^(.+)%.json$")
-			if name then
-				local op, outcome = name:match("^(.+)%.(%a+)$")
-				local ok
-				if outcome == "ok" or outcome == "failed" then ok = outcome == "ok" else op = name end
-				local prev = ops[op]
-				if not prev or (e.mtime or 0) > (prev.mtime or 0) then
-					ops[op] = { key = e.key, size = e.size, mtime = e.mtime, ok = ok }
-				end
-			end
+			if name then add_op(ops, name, e) end
 		elseif stamp then
 			local c = comps[comp] or { by_stamp = {}, parts = {} }
 			comps[comp] = c

@@ -147,6 +147,7 @@ local function run_op(cfg, op, a, extra)
 		stale_after = a.stale_after_seconds,
 		lock_wait = a.wait_seconds,
 		args = extra and extra.args,
+		ops = util.sorted_keys(cfg.ops),
 	})
 	local summary, nfailed = report.summary(op.name, results)
 	local text, code, own_summary

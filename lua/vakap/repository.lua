@@ -322,23 +322,52 @@ local function manifest_of(w, c, part, t)
 end
 
 -- The manifest, written once the data is stored whole: from then on the
--- backup exists.  When it cannot be written, the data goes too.
--- -> manifest | nil, err
+-- backup exists.  When it cannot be written, nothing is deleted: whether
+-- a write whose answer was lost took place is the storage's to say, and
+-- a data object without a manifest is a leftover that check reports and
+-- rotate removes.  -> manifest | nil, err
 local function commit(w, c, pname, manifest)
-	local storage = w.repo.storage
-	local ok, err = storage:put_string(catalog.manifest_key(w.site.name, c.name, manifest.stamp, pname),
+	local ok, err = w.repo.storage:put_string(catalog.manifest_key(w.site.name, c.name, manifest.stamp, pname),
 		json.encode(manifest))
 	if not ok then
-		storage:delete({ manifest.object })
-		return nil, "writing the manifest: " .. err
+		return nil, ("writing the manifest: %s (the data object %s is left for rotate)"):format(err, manifest.object)
 	end
 	return manifest
+end
+
+-- The checks a source's end must pass before anything is stored as whole
+-- (stream.tail): it wrote something, unless the component says empty is
+-- normal (info.empty); it ends with its completion line (info.marker).
+local function checked(src, c, info)
+	local what = info.command and info.command[1] or c.type
+	return stream.tail(src, {
+		empty = not info.empty and ("%s wrote nothing: an empty backup is not stored%s"):format(what,
+			info.empty_hint or "") or nil,
+		marker = info.marker,
+		unmarked = info.marker and ("%s's output does not end with its completion line (%q): it was cut short")
+			:format(what, info.marker) or nil,
+	})
+end
+
+-- Collisions within a run: two backups of a series in one second are
+-- stamped a second apart.  Only within seconds: a previous stamp far
+-- ahead (a clock that was wrong) does not push every later one.
+M.collision_window = 10
+
+local function stamp_time(prev)
+	local now = util.now()
+	if prev and prev.time and now <= prev.time and prev.time - now < M.collision_window then
+		return prev.time + 1
+	end
+	return now
 end
 
 -- writer:store(c, part, open, progress) -> manifest | nil, err
 --   c: the component instance; part: one of its parts, or nil;
 --   open() -> the source stream and what it is ({ ext, compressed,
---   command }) | nil, err; progress(bytes) as the data is stored.
+--   command, empty (true: empty output is normal), marker (the text its
+--   last 4 KiB must hold: a completion line) }) | nil, err;
+--   progress(bytes) as the data is stored.
 -- The source goes through compression, encryption and SHA-256 into the
 -- storage; the manifest follows only if all of it ended cleanly.
 function Writer:store(c, part, open, progress)
@@ -349,15 +378,14 @@ function Writer:store(c, part, open, progress)
 	need(type(open) == "function", "writer:store", "give a function that opens the component's stream")
 	local pname = part and part.name
 	local prev = w.prev[M.label(c.name, pname)]
-	local t = { started = util.now(), t0 = proc.clock() }
-	if prev and prev.time and t.started <= prev.time then t.started = prev.time + 1 end
+	local t = { started = stamp_time(prev), t0 = proc.clock() }
 	t.stamp = util.stamp(t.started)
 	local src, info = open()
 	if not src then return nil, info end
 	local source <close> = src
 	info = info or {}
 	local s
-	s, t.ext, t.compression = encode(w, source, info)
+	s, t.ext, t.compression = encode(w, checked(source, c, info), info)
 	local hashed <close> = hash.sha256(s)
 	t.key = catalog.data_key(w.site.name, c.name, t.stamp, t.ext, pname)
 	-- the chain is read on a thread of its own, so that it goes on while
@@ -375,9 +403,21 @@ end
 
 -- Records ------------------------------------------------------------
 
+-- Record that a run of op on a site started (before it does anything):
+-- a run that never records its end (killed, its machine gone) shows as
+-- interrupted.  -> true | nil, err
+function Repo:record_start(site_name, op_name, started)
+	local st = own(self, "repository:record_start")
+	need(type(site_name) == "string" and type(op_name) == "string" and type(started) == "number",
+		"repository:record_start", "give the site's and the op's names, and the run's start")
+	local rec = { op = op_name, site = site_name, time = util.iso(started), host = proc.hostname(),
+		pid = proc.pid(), vakap = st.version }
+	return st.storage:put_string(catalog.op_key(site_name, op_name, "started"), json.encode(rec), { replace = true })
+end
+
 -- Record a run of op on a site (out: { ok, error, result, duration };
--- started: seconds), replacing the record of the other outcome and one
--- in the earlier form.  -> true | nil, err
+-- started: seconds), replacing the record of the other outcome, one in
+-- the earlier form, and the record that it started.  -> true | nil, err
 function Repo:record_run(site_name, op_name, out, started)
 	local st = own(self, "repository:record_run")
 	need(type(site_name) == "string" and type(op_name) == "string", "repository:record_run",
@@ -391,22 +431,55 @@ function Repo:record_run(site_name, op_name, out, started)
 	local ok, err = st.storage:put_string(catalog.op_key(site_name, op_name, out.ok), json.encode(rec),
 		{ replace = true })
 	if not ok then return nil, err end
-	st.storage:delete({ catalog.op_key(site_name, op_name, not out.ok), catalog.op_key(site_name, op_name) })
+	st.storage:delete({ catalog.op_key(site_name, op_name, not out.ok), catalog.op_key(site_name, op_name),
+		catalog.op_key(site_name, op_name, "started") })
 	return true
+end
+
+-- A record read whole, or nil.
+local function read_record(storage, key)
+	local data = storage:get_string(key)
+	local rec = data and util.decode(data)
+	return type(rec) == "table" and rec or nil
+end
+
+-- A run that started after the last one ended, and never ended itself:
+-- still running (its process alive on this machine; on another machine,
+-- for a day after it started, since it cannot be asked), or interrupted.
+local function unfinished(storage, entry, now)
+	local rec = read_record(storage, entry.started.key) or {}
+	local t = util.parse_time(tostring(rec.time or "")) or entry.started.mtime or now
+	local running
+	if rec.host == proc.hostname() then
+		running = type(rec.pid) == "number" and proc.alive(math.tointeger(rec.pid))
+	else
+		running = now - t < 86400
+	end
+	return { state = running and "running" or "interrupted", time = util.iso(t), ok = false,
+		host = rec.host, pid = rec.pid,
+		error = running and ("running since %s on %s"):format(util.iso(t), tostring(rec.host))
+			or ("started %s on %s and never ended: interrupted"):format(util.iso(t), tostring(rec.host)) }
 end
 
 -- The last run of an op, from a listing's ops entry: a success from the
 -- listing alone; a failure's message (and a record in the earlier form)
--- read from the record.  -> { time, ok, error } | { state = "unreadable" }
-function Repo:last_run(entry)
+-- read from the record; a run that started after it and has not ended,
+-- read from its start record.  now: the time of the question.
+-- -> { state = "ok" | "failed" | "running" | "interrupted" | "unreadable",
+--      time, ok, error }
+function Repo:last_run(entry, now)
 	local st = own(self, "repository:last_run")
-	need(type(entry) == "table" and type(entry.key) == "string", "repository:last_run",
+	need(type(entry) == "table" and (entry.key or entry.started), "repository:last_run",
 		"give an entry of a listing's ops")
-	if entry.ok then return { time = entry.mtime and util.iso(entry.mtime), ok = true } end
-	local data = st.storage:get_string(entry.key)
-	local rec = data and util.decode(data)
-	if type(rec) ~= "table" then return { state = "unreadable" } end
-	return { time = rec.time, ok = rec.ok, error = rec.error ~= json.null and rec.error or nil }
+	now = now or util.now()
+	if entry.started and (not entry.key or (entry.started.mtime or 0) > (entry.mtime or 0)) then
+		return unfinished(st.storage, entry, now)
+	end
+	if entry.ok then return { state = "ok", time = entry.mtime and util.iso(entry.mtime), ok = true } end
+	local rec = read_record(st.storage, entry.key)
+	if not rec then return { state = "unreadable", ok = false } end
+	return { state = rec.ok and "ok" or "failed", time = rec.time, ok = rec.ok,
+		error = rec.error ~= json.null and rec.error or nil }
 end
 
 -- Record what verify found of backup b beside it, the outcome in the

@@ -29,6 +29,14 @@ local function record(base, op, site, out, started)
 	if not ok then log.warn("%s: cannot record this run of %s: %s", site.name, op.name, err) end
 end
 
+-- That a run started: until it records its end, status shows it running,
+-- or interrupted once its process is gone.  Not recorded: not run, since a
+-- run that status could not see end would be a run it cannot vouch for.
+local function record_start(base, op, site, started)
+	local ok, err = base.repository:record_start(site.name, op.name, started)
+	if not ok then error(("cannot record that this run of %s started: %s"):format(op.name, err), 0) end
+end
+
 -- The lock of a site: a file in lock_dir named after the site and the
 -- storage (two configurations backing up to different places do not
 -- exclude each other).  -> lock | raises naming the holder
@@ -66,9 +74,11 @@ local function run_site(op, rec, base)
 		return msg
 	end
 	local locked = op.lock and not base.dry_run
+	local recorded = op.record and not base.dry_run
 	local ok, res, err = xpcall(function()
 		-- held while the op runs; a worker that dies releases it with its descriptor
 		local _ <close> = locked and lock_site(rec, base) or nil
+		if recorded then record_start(base, op, rec, started) end
 		return fn(site, view)
 	end, handler)
 	site:close()
@@ -157,14 +167,15 @@ local function handle_interrupt(run)
 end
 
 -- opts: { jobs, dry_run, show_progress, storage, settings, version, now,
---         stale_after, lock_wait, args (the op's own arguments) }
+--         stale_after, lock_wait, args (the op's own arguments),
+--         ops (the names of the ops configured, for status) }
 -- -> { { site, ok, result, error, duration } } in the order of `sites`,
 --    and whether the run was interrupted
 function M.run(op, sites, opts)
 	local base = {
 		settings = opts.settings, now = opts.now or util.now(),
 		dry_run = opts.dry_run, version = opts.version, stale_after = opts.stale_after,
-		lock_wait = opts.lock_wait, args = opts.args,
+		lock_wait = opts.lock_wait, args = opts.args, ops = opts.ops,
 		repository = repository.open(opts.storage, { settings = opts.settings, version = opts.version }),
 	}
 	if #sites > 1 and opts.settings and opts.settings.encrypt then

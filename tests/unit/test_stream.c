@@ -195,6 +195,34 @@ static void test_tail(void **state)
 	close_state(L, 0);
 }
 
+/* stream.tail's checks at the end: an empty stream, and an end without
+ * its completion line, fail the stream (a sink then keeps nothing); a
+ * whole one passes. */
+static void test_tail_checks(void **state)
+{
+	lua_State *L = stream_state();
+
+	(void)state;
+	assert_int_equal(run_lua(L,
+		"local opts = { empty = 'wrote nothing', marker = '-- Dump completed',\n"
+		"               unmarked = 'cut short' }\n"
+		"local function drain(text)\n"
+		"  local s <close> = stream.tail(stream.string(text), opts)\n"
+		"  return select(2, s:drain())\n"
+		"end\n"
+		"local ok, err = pcall(stream.tail, stream.string(''), { marker = 'x' })\n"
+		"return drain(''), drain('CREATE TABLE t;\\n'),\n"
+		"  drain('x\\n-- Dump completed on today\\n'), ok, err"),
+	                 5);
+	assert_string_equal(lua_tostring(L, 1), "wrote nothing");
+	assert_string_equal(lua_tostring(L, 2), "cut short");
+	assert_true(lua_isnil(L, 3));
+	assert_false(lua_toboolean(L, 4));
+	assert_non_null(strstr(lua_tostring(L, 5), "marker and unmarked go together"));
+	lua_pop(L, 5);
+	close_state(L, 0);
+}
+
 static void test_close_twice(void **state)
 {
 	lua_State *L = stream_state();
@@ -545,6 +573,7 @@ int main(void)
 		cmocka_unit_test(test_info_fields),
 		cmocka_unit_test(test_collect_chain),
 		cmocka_unit_test(test_tail),
+		cmocka_unit_test(test_tail_checks),
 		cmocka_unit_test(test_ahead_passes_bytes),
 		cmocka_unit_test(test_ahead_close),
 	};

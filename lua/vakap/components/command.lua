@@ -18,13 +18,16 @@ component "command" {
 		compressed = { type = "boolean", default = false },
 		restore = { type = "list", check = nonempty },
 		cwd = { type = "string" },
+		-- whether no output at all is a backup (else it is refused)
+		allow_empty = { type = "boolean", default = false },
 	},
 
 	backup = function(self, site)
 		local o = self.options
 		local s, err = site:spawn(o.run, { cwd = o.cwd })
 		if not s then return nil, err end
-		return s, { ext = o.ext, compressed = o.compressed, command = o.run }
+		return s, { ext = o.ext, compressed = o.compressed, command = o.run, empty = o.allow_empty,
+			empty_hint = ("; if that is normal for '%s', set allow_empty = true"):format(self.name) }
 	end,
 
 	restore = function(self, site, s)

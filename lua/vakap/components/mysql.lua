@@ -99,7 +99,17 @@ local function ensure_database(o, site, name)
 	return db.output(site, db.append(client(o, "mysql"), { "-e", "CREATE DATABASE " .. quote_ident(name) }))
 end
 
-local complete = vakap.ends_with("-- Dump completed", "the dump")
+local marker = "-- Dump completed"
+local complete = vakap.ends_with(marker, "the dump")
+
+-- Whether mysqldump was told to leave out its comments, and with them its
+-- completion line.
+local function uncommented(opts)
+	for _, o in ipairs(type(opts) == "table" and opts or {}) do
+		if o == "--skip-comments" or o == "--compact" then return true end
+	end
+	return false
+end
 
 component "mysql" {
 	description = "A MySQL or MariaDB database (or every one), dumped with mysqldump",
@@ -137,7 +147,9 @@ component "mysql" {
 		local argv = dump_argv(self.options, part and part.database or self.options.database)
 		local s, err = site:spawn(argv)
 		if not s then return nil, err end
-		return s, { ext = "sql", compressed = false, command = argv }
+		-- checked before the backup is stored as whole
+		return s, { ext = "sql", compressed = false, command = argv,
+			marker = not uncommented(self.options.options) and marker or nil }
 	end,
 
 	-- Into opts.target, else the database the dump came from, created when
@@ -161,12 +173,10 @@ component "mysql" {
 	-- its comments).
 	inspect = function(self, s, manifest)
 		local opts = manifest and manifest.options and manifest.options.options or self.options.options or {}
-		for _, o in ipairs(type(opts) == "table" and opts or {}) do
-			if o == "--skip-comments" or o == "--compact" then
-				local n, err = vakap.drain(s)
-				if not n then return nil, err end
-				return { bytes = n, complete = "not told (--skip-comments)" }
-			end
+		if uncommented(opts) then
+			local n, err = vakap.drain(s)
+			if not n then return nil, err end
+			return { bytes = n, complete = "not told (--skip-comments)" }
 		end
 		return complete(self, s)
 	end,

@@ -7,14 +7,25 @@
 local db = vakap.db
 
 local formats = {
-	-- pg_dump's own archive, compressed, read by pg_restore
+	-- pg_dump's own archive, compressed, read by pg_restore (it has no
+	-- completion line: pg_dump's exit status, and verify's listing of its
+	-- table of contents, say it is whole)
 	custom = { flags = { "-Fc" }, ext = "dump", compressed = true },
 	-- SQL; --clean so that it restores over the database it came from
-	plain = { flags = { "-Fp", "--clean", "--if-exists" }, ext = "sql", compressed = false },
+	plain = { flags = { "-Fp", "--clean", "--if-exists" }, ext = "sql", compressed = false,
+		marker = "-- PostgreSQL database dump complete" },
+	-- the roles and tablespaces
+	globals = { ext = "sql", compressed = false, marker = "-- PostgreSQL database cluster dump complete" },
 }
 
--- The part holding the globals, beside one part per database.
+-- The part holding the globals, beside one part per database.  A
+-- database's part is its name, but one that begins with "_" or "%" gets a
+-- "%" before it: no database's part is the globals', whatever its name.
 local globals_part = "_globals"
+
+local function part_name(database)
+	return database:find("^[_%%]") and "%" .. database or database
+end
 
 local no_password = "a password never goes on a command line: put it in ~/.pgpass of the user the dump runs as"
 
@@ -118,7 +129,7 @@ component "postgres" {
 		local list, err = names(o, site, list_query)
 		if not list then return nil, err end
 		local parts = {}
-		for _, name in ipairs(list) do parts[#parts + 1] = { name = name, database = name } end
+		for _, name in ipairs(list) do parts[#parts + 1] = { name = part_name(name), database = name } end
 		if o.globals then parts[#parts + 1] = { name = globals_part, globals = true } end
 		return parts
 	end,
@@ -127,13 +138,13 @@ component "postgres" {
 		local o = self.options
 		local argv, f
 		if part and part.globals then
-			argv, f = db.append(client(o, "pg_dumpall"), { "--globals-only" }), formats.plain
+			argv, f = db.append(client(o, "pg_dumpall"), { "--globals-only" }), formats.globals
 		else
 			argv, f = dump_argv(o, part and part.database or o.database), formats[o.format]
 		end
 		local s, err = site:spawn(argv)
 		if not s then return nil, err end
-		return s, { ext = f.ext, compressed = f.compressed, command = argv }
+		return s, { ext = f.ext, compressed = f.compressed, command = argv, marker = f.marker }
 	end,
 
 	-- Into opts.target, else the database the dump came from, created when
@@ -165,8 +176,8 @@ component "postgres" {
 	-- a custom archive starts with its signature and, where pg_restore is
 	-- installed here, lists its table of contents.
 	inspect = function(self, s, manifest)
-		local part = manifest and type(manifest.part) == "table" and manifest.part.name
-		if part == globals_part then return cluster_complete(self, s) end
+		local part = manifest and type(manifest.part) == "table" and manifest.part or {}
+		if part.globals then return cluster_complete(self, s) end
 		if format_of(self.options, manifest) == "plain" then return dump_complete(self, s) end
 		local head, err = s:read(5)
 		if head ~= "PGDMP" then
