@@ -134,6 +134,22 @@ static const char *sig_status(gpgme_signature_t sig)
 	}
 }
 
+/* The primary key of the key that made signature s, from the keyring:
+ * what vakap trusts and records is the primary's fingerprint, while a
+ * signing subkey makes the signature. */
+static void primary_of(gpgme_ctx_t ctx, struct gpg_sig *s)
+{
+	gpgme_key_t key = NULL;
+
+	s->primary[0] = '\0';
+	if (strcmp(s->fpr, "?") == 0 ||
+	    gpgme_get_key(ctx, s->fpr, &key, 0) != 0 || key == NULL)
+		return;
+	if (key->subkeys && key->subkeys->fpr)
+		snprintf(s->primary, sizeof s->primary, "%s", key->subkeys->fpr);
+	gpgme_key_unref(key);
+}
+
 /* Keep what decrypt learned: who it was for, and who signed it. */
 static void keep_decrypt_results(struct gpg_filter *f)
 {
@@ -152,6 +168,7 @@ static void keep_decrypt_results(struct gpg_filter *f)
 
 		snprintf(s->fpr, sizeof s->fpr, "%s", sig->fpr ? sig->fpr : "?");
 		snprintf(s->status, sizeof s->status, "%s", sig_status(sig));
+		primary_of(f->ctx, s);
 	}
 }
 
@@ -183,25 +200,45 @@ static int decrypt_failure(struct gpg_filter *f)
 	}
 }
 
+/* Whether signature s was made by one of the keys asked for. */
+static int wanted(const struct gpg_filter *f, const struct gpg_sig *s)
+{
+	int i;
+
+	for (i = 0; i < f->nwant; i++)
+		if (strcmp(s->fpr, f->want_signer[i]) == 0 ||
+		    (s->primary[0] && strcmp(s->primary, f->want_signer[i]) == 0))
+			return 1;
+	return 0;
+}
+
 /* Decrypted: a bad signature is a failure, and so is the lack of a good
- * one by the signer asked for. */
+ * one by a signer asked for. */
 static int check_signatures(struct gpg_filter *f)
 {
 	int i, found = 0;
+	const struct gpg_sig *other = NULL;
 
 	for (i = 0; i < f->nsigs; i++) {
 		if (strcmp(f->sigs[i].status, "bad signature") == 0)
 			return vk_fail(&f->s, "gpg: the signature by %s is bad: the data "
 			               "was changed after it was signed", f->sigs[i].fpr);
-		if (strcmp(f->sigs[i].status, "good") == 0 &&
-		    strcmp(f->sigs[i].fpr, f->want_signer) == 0)
+		if (strcmp(f->sigs[i].status, "good") == 0 && wanted(f, &f->sigs[i]))
 			found = 1;
+		else if (other == NULL)
+			other = &f->sigs[i];
 	}
-	if (f->want_signer[0] && !found)
-		return vk_fail(&f->s, "gpg: no good signature by %s (%s)",
-		               f->want_signer, f->nsigs == 0 ? "it is not signed"
-		               : f->sigs[0].status);
-	return 0;
+	if (f->nwant == 0 || found)
+		return 0;
+	if (other == NULL)
+		return vk_fail(&f->s, "gpg: no good signature by a trusted signer "
+		               "(%s%s): it is not signed", f->want_signer[0],
+		               f->nwant > 1 ? ", ..." : "");
+	return vk_fail(&f->s, "gpg: no good signature by a trusted signer "
+	               "(%s%s): it is signed by %s (%s), who is not one",
+	               f->want_signer[0], f->nwant > 1 ? ", ..." : "",
+	               other->primary[0] ? other->primary : other->fpr,
+	               other->status);
 }
 
 /* Decrypting is done: 0 when it went well, else fail the stream. */

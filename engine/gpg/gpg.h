@@ -130,7 +130,8 @@ struct gpg_io {
 };
 
 struct gpg_sig {
-	char fpr[64];
+	char fpr[64];         /* the key that made it: a subkey's, maybe */
+	char primary[64];     /* its primary key's fingerprint, "" unknown */
 	char status[64];      /* "good", or what is wrong with it */
 };
 
@@ -156,7 +157,9 @@ struct gpg_filter {
 	int nsigs;
 	char enc_to[MAX_KEYS][24]; /* decrypt: the key ids it was encrypted to */
 	int nenc_to;
-	char want_signer[64];      /* decrypt: fail unless it signed; "" any */
+	/* decrypt: fail unless one of these signed (nwant 0: any, or none) */
+	char want_signer[MAX_KEYS][64];
+	int nwant;
 };
 
 /* filter.c */

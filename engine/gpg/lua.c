@@ -120,24 +120,53 @@ static int l_encrypt(lua_State *L)
 	return 1;
 }
 
-/* lua: gpg.decrypt(up, {homedir =, passphrase_file =, signer =}) -> stream
- *      of the plaintext; once it has ended, info() has encrypted_to (key
- *      ids) and signatures ({fingerprint, status, good}).  A bad signature
- *      fails the stream at its end; so does, with signer (a fingerprint),
- *      the lack of a good signature by that key. */
+/* The signers decrypt must find a good signature of: opts.signer (one
+ * fingerprint) and opts.signers (a list of them). */
+static void want_signers(lua_State *L, struct gpg_filter *f)
+{
+	const char *one = opt_string(L, 2, "signer");
+	lua_Integer i, n;
+
+	if (one)
+		snprintf(f->want_signer[f->nwant++], sizeof f->want_signer[0], "%s", one);
+	if (!lua_istable(L, 2))
+		return;
+	if (lua_getfield(L, 2, "signers") == LUA_TNIL) {
+		lua_pop(L, 1);
+		return;
+	}
+	luaL_argexpected(L, lua_istable(L, -1), 2, "signers as a list of fingerprints");
+	n = luaL_len(L, -1);
+	luaL_argcheck(L, n + f->nwant <= MAX_KEYS, 2, "too many signers");
+	for (i = 1; i <= n; i++) {
+		lua_geti(L, -1, i);
+		luaL_argexpected(L, lua_type(L, -1) == LUA_TSTRING, 2, "signers as fingerprints");
+		snprintf(f->want_signer[f->nwant++], sizeof f->want_signer[0], "%s",
+		         lua_tostring(L, -1));
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+}
+
+/* lua: gpg.decrypt(up, {homedir =, passphrase_file =, signer =, signers =})
+ *      -> stream of the plaintext; once it has ended, info() has
+ *      encrypted_to (key ids) and signatures ({fingerprint, status, good}).
+ *      A bad signature fails the stream at its end; so does, with signer
+ *      (a fingerprint) or signers (a list of them), the lack of a good
+ *      signature by one of those keys (by its primary key's fingerprint,
+ *      whichever subkey signed). */
 static int l_decrypt(lua_State *L)
 {
 	struct gpg_filter *f;
-	const char *homedir, *passfile, *signer;
+	const char *homedir, *passfile;
 	char err[512];
 
+	lua_settop(L, 2);
 	homedir = opt_string(L, 2, "homedir");
 	passfile = opt_string(L, 2, "passphrase_file");
-	signer = opt_string(L, 2, "signer");
 	f = vk_gpg_push_filter(L, GPG_DECRYPT);
+	want_signers(L, f); /* leaves the stack as it found it */
 	vk_stream_adopt(L, -1, 1);
-	if (signer)
-		snprintf(f->want_signer, sizeof f->want_signer, "%s", signer);
 	if (vk_gpg_filter_setup(f, homedir, passfile, err, sizeof err) < 0)
 		vk_fail(&f->s, "%s", err);
 	return 1;

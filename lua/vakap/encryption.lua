@@ -18,6 +18,17 @@ M.spec = {
 	recipients = { type = "list", required = true,
 		check = function(v) return #v > 0, "name at least one key: recipients = { \"FINGERPRINT\" }" end },
 	sign = { type = "string" },
+	-- the keys whose signature restore and verify accept, beside sign's:
+	-- full fingerprints, so that a host that only restores (without the
+	-- signing key's secret) still requires them
+	signers = { type = "list", check = function(v)
+		for _, f in ipairs(v) do
+			if not f:match("^%x+$") or #f ~= 40 then
+				return false, ("'%s' is not a key's full fingerprint (40 hex digits)"):format(f)
+			end
+		end
+		return true
+	end },
 	homedir = { type = "string" },
 	passphrase_file = { type = "string" },
 }
@@ -110,6 +121,22 @@ end
 -- what is not compressed already.
 function M.encrypt(up, p, compressed)
 	return gpg.encrypt(up, filter_opts(p, not compressed))
+end
+
+-- The signers whose good signature restore and verify require of every
+-- backup and manifest: signers, and sign's key; none when neither is set
+-- (then nothing is required).  -> { fingerprint... } | raises naming the
+-- signing key when it cannot be found here
+function M.trusted(enc)
+	local out = {}
+	if not enc then return out end
+	for _, f in ipairs(enc.signers or {}) do out[#out + 1] = f:upper() end
+	if enc.sign then
+		local k, err = gpg.key(enc.sign, { use = "sign", homedir = enc.homedir })
+		if not k then error(err, 0) end
+		out[#out + 1] = k.fingerprint
+	end
+	return out
 end
 
 -- What a manifest records of it.

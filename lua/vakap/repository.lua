@@ -146,13 +146,55 @@ function Repo:pick(series, at)
 	return nil
 end
 
--- The manifest of backup b -> table | nil, err
-function Repo:manifest(b)
+-- The encryption a site's backups are read with (its own, else
+-- vakap.lua's), and the signers whose signature reading them requires.
+local function trust(st, site)
+	local enc = site and encryption.for_site(site.config, st.settings)
+	if enc == nil then enc = st.settings.encrypt or nil end
+	return encryption.trusted(enc), enc
+end
+
+local signed_header = "-----BEGIN PGP SIGNED MESSAGE-----"
+
+-- The text of a manifest, its signature checked: required, by one of
+-- trusted, when any is configured; a bad one is refused in any case.
+-- -> the JSON text | nil, err
+local function checked_text(key, data, trusted, enc)
+	local signed = data:sub(1, #signed_header) == signed_header
+	if not signed then
+		if #trusted == 0 then return data end
+		return nil, ("the manifest %s is not signed, and signing is configured: it may be forged; "
+			.. "refusing it"):format(key)
+	end
+	local text, sigs = gpg.verify(data, { homedir = enc and enc.homedir or nil })
+	if not text then return nil, ("the manifest %s: %s"):format(key, sigs) end
+	local good = {}
+	for _, sg in ipairs(sigs) do
+		if sg.status == "bad" then
+			return nil, ("the manifest %s was changed after it was signed (by %s): refusing it"):format(key, sg.fpr)
+		end
+		if sg.status == "good" then good[sg.fpr] = true end
+	end
+	if #trusted == 0 then return text end
+	for _, f in ipairs(trusted) do
+		if good[f] then return text end
+	end
+	return nil, ("the manifest %s is not signed by a trusted signer (%s): it may be forged; refusing it")
+		:format(key, table.concat(trusted, ", "))
+end
+
+-- The manifest of backup b, checked against the signers configured for
+-- site (or vakap.lua's when no site is given) -> table | nil, err
+function Repo:manifest(b, site)
 	local st = own(self, "repository:manifest")
 	need(is_backup(b), "repository:manifest", "give a backup of a listing's series")
+	need(site == nil or is_site(site), "repository:manifest", "give the site the op runs on, or nothing")
 	local data, err = st.storage:get_string(b.manifest.key)
 	if not data then return nil, "reading the manifest: " .. err end
-	local m = util.decode(data)
+	local text
+	text, err = checked_text(b.manifest.key, data, trust(st, site))
+	if not text then return nil, err end
+	local m = util.decode(text)
 	if type(m) ~= "table" or type(m.object) ~= "string" or type(m.sha256) ~= "string" then
 		return nil, ("the manifest %s is not one vakap wrote"):format(b.manifest.key)
 	end
@@ -173,17 +215,18 @@ function Repo:encryption(site)
 end
 
 -- The options to decrypt with: the keyring of the encryption the site (or
--- vakap.lua) names, and the signer the manifest recorded, whose good
--- signature is then required.
-local function gpg_options(settings, site, manifest)
-	local enc = encryption.for_site(site.config, settings)
-		or (settings.encrypt ~= nil and settings.encrypt) or nil
+-- vakap.lua) names, and the signers whose good signature is required:
+-- the ones configured; with none configured, the one the manifest names.
+local function gpg_options(st, site, manifest)
+	local trusted, enc = trust(st, site)
 	local e = manifest.encryption
+	local named = present(e) and present(e.signer) and e.signer or nil
 	return {
 		homedir = enc and enc.homedir or nil,
 		passphrase_file = enc and enc.passphrase_file or nil,
-		signer = present(e) and present(e.signer) and e.signer or nil,
-	}
+		signers = #trusted > 0 and trusted or nil,
+		signer = #trusted == 0 and named or nil,
+	}, #trusted > 0
 end
 
 -- The stored object of backup b, as it is stored.  -> stream | nil, err
@@ -216,9 +259,13 @@ function Repo:plaintext(site, manifest, src)
 	need(src ~= nil, "repository:plaintext", "give the stored object's bytes (ctx.repository:open(b))")
 	local s = hash.sha256(src, manifest.sha256)
 	local e = manifest.encryption
+	local opts, required = gpg_options(st, site, manifest)
 	if present(e) then
 		if e.type ~= "gpg" then return nil, ("encryption '%s' is not known here"):format(tostring(e.type)) end
-		s = gpg.decrypt(s, gpg_options(st.settings, site, manifest))
+		s = gpg.decrypt(s, opts)
+	elseif required then
+		return nil, ("%s is stored unencrypted, so unsigned, and signing is configured: refusing it")
+			:format(manifest.object)
 	end
 	if manifest.compression == "zstd" then
 		s = compress.unzstd(s)
@@ -321,14 +368,33 @@ local function manifest_of(w, c, part, t)
 	}
 end
 
+-- A manifest as text: JSON, a field a line (so that no line is long),
+-- cleartext-signed by the signing key when one is configured: then
+-- restore and verify refuse a manifest its signature does not vouch for.
+-- -> text | nil, err
+local function manifest_text(w, manifest)
+	local lines = {}
+	for _, k in ipairs(util.sorted_keys(manifest)) do
+		lines[#lines + 1] = ("%s:%s"):format(json.encode(k), json.encode(manifest[k]))
+	end
+	local text = "{\n" .. table.concat(lines, ",\n") .. "\n}\n"
+	if not (w.enc and w.enc.signer) then return text end
+	local signed, err = gpg.clearsign(text, { signer = w.enc.signer, homedir = w.enc.homedir,
+		passphrase_file = w.enc.passphrase_file })
+	if not signed then return nil, "signing the manifest: " .. err end
+	return signed
+end
+
 -- The manifest, written once the data is stored whole: from then on the
 -- backup exists.  When it cannot be written, nothing is deleted: whether
 -- a write whose answer was lost took place is the storage's to say, and
 -- a data object without a manifest is a leftover that check reports and
 -- rotate removes.  -> manifest | nil, err
 local function commit(w, c, pname, manifest)
-	local ok, err = w.repo.storage:put_string(catalog.manifest_key(w.site.name, c.name, manifest.stamp, pname),
-		json.encode(manifest))
+	local text, err = manifest_text(w, manifest)
+	if not text then return nil, err end
+	local ok
+	ok, err = w.repo.storage:put_string(catalog.manifest_key(w.site.name, c.name, manifest.stamp, pname), text)
 	if not ok then
 		return nil, ("writing the manifest: %s (the data object %s is left for rotate)"):format(err, manifest.object)
 	end

@@ -23,7 +23,7 @@ cat > "$T/cfg/sites.d/good.lua" <<LUA
 site "shop" {
   host = "local",
   command { name = "db", run = { "cat", "$T/dump.sql" }, ext = "sql" },
-  command { name = "empty", run = { "true" }, ext = "txt" },
+  command { name = "empty", run = { "true" }, ext = "txt", allow_empty = true },
   command { name = "big", run = { "cat", "$T/big.bin" }, ext = "bin", compressed = true },
 }
 site "own" {
@@ -45,7 +45,11 @@ db=$(ls "$B"/shop/db/*.sql.zst.gpg 2>/dev/null | head -1)
 check "the object name ends in .sql.zst.gpg" test -f "$db"
 pgp --decrypt "$db" 2>/dev/null | zstd -dc > "$T/db.out"
 check "gpg --decrypt | zstd -d gives the dump back" cmp "$T/dump.sql" "$T/db.out"
-manifest=${db%.sql.zst.gpg}.json
+signed_manifest=${db%.sql.zst.gpg}.json
+mstatus=$(pgp --status-fd 1 --verify "$signed_manifest" 2>/dev/null)
+contains "the manifest is cleartext-signed: gpg --verify accepts it, made by the signing key" "VALIDSIG $signer" "$mstatus"
+manifest=$T/manifest.json
+pgp --decrypt "$signed_manifest" > "$manifest" 2>/dev/null
 check "the manifest records the recipients' fingerprints and the signer" \
 	test "$(json_get "$manifest" "d['encryption'] == {'type': 'gpg', 'recipients': ['$alice', '$bob'], 'signer': '$signer'}")" = True
 check "the manifest's sha256 is the stored object's" \

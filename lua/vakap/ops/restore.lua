@@ -75,7 +75,7 @@ local function chosen(site, ctx, a)
 		error(("no backup of %s at or before %s"):format(a.component, vakap.iso(a.at or vakap.now())), 0)
 	end
 	local manifest
-	manifest, err = repo:manifest(b)
+	manifest, err = repo:manifest(b, site)
 	if not manifest then error(err, 0) end
 	return s, b, manifest
 end

@@ -25,7 +25,7 @@ op "snapshots" {
 		local rows = {}
 		for _, s in ipairs(series) do
 			for _, b in ipairs(s.backups) do
-				local m, merr = repo:manifest(b)
+				local m, merr = repo:manifest(b, site)
 				local e = m and m.encryption
 				rows[#rows + 1] = {
 					component = s.label, stamp = b.stamp, time = vakap.iso(b.time),

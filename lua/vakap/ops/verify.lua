@@ -10,7 +10,7 @@
 -- Check one backup.  -> { what was found } | nil, problem
 local function check_one(site, ctx, series, b)
 	local repo = ctx.repository
-	local manifest, err = repo:manifest(b)
+	local manifest, err = repo:manifest(b, site)
 	if not manifest then return nil, err end
 	local src
 	src, err = repo:open(b)
