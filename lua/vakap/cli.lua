@@ -195,6 +195,10 @@ local function cmd_check(cfg, a)
 				stale_uploads = res and res.stale_uploads or nil } },
 	})
 	if not res and code == 0 then code = 1 end
+	-- an incomplete upload over a day old is a leftover to look at
+	for _, u in ipairs(res and res.stale_uploads or {}) do
+		if not u.aborted and code == 0 then code = 1 end
+	end
 	return code
 end
 

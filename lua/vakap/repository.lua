@@ -578,16 +578,28 @@ function Repo:leftovers(series, now)
 	return out
 end
 
--- Forget backups and remove leftovers (items: backups and leftover
--- entries of listings, in any mix): every manifest first, since a backup
--- stops existing when its manifest goes; then the data and verification
--- records.  -> true | nil, err
+-- The writes of a site that a killed run left unfinished (temporary
+-- files, incomplete uploads: no listing shows them) old enough at time
+-- now to be removed.  -> { { key, mtime, what } ... } | nil, err
+function Repo:unfinished(site_name, now)
+	local st = own(self, "repository:unfinished")
+	need(type(site_name) == "string" and type(now) == "number", "repository:unfinished",
+		"give the site's name and the time (ctx.now)")
+	return st.storage:leftovers(site_name .. "/", now - M.leftover_age)
+end
+
+-- Forget backups and remove leftovers (items: backups, leftover entries
+-- of listings, and unfinished writes, in any mix): every manifest first,
+-- since a backup stops existing when its manifest goes; then the data and
+-- verification records; then the unfinished writes.  -> true | nil, err
 function Repo:forget(items)
 	local st = own(self, "repository:forget")
 	need(type(items) == "table", "repository:forget", "give a list of backups and leftovers")
-	local manifests, data = {}, {}
+	local manifests, data, unfinished = {}, {}, {}
 	for _, it in ipairs(items) do
-		if it.manifest then
+		if it.what then
+			unfinished[#unfinished + 1] = it
+		elseif it.manifest then
 			manifests[#manifests + 1] = it.manifest.key
 			if it.verify then data[#data + 1] = it.verify.key end
 			if it.data then data[#data + 1] = it.data.key end
@@ -603,6 +615,10 @@ function Repo:forget(items)
 	if #data > 0 then
 		local ok, err = storage:delete(data)
 		if not ok then return nil, "deleting data: " .. err end
+	end
+	if #unfinished > 0 then
+		local ok, err = storage:remove_leftovers(unfinished)
+		if not ok then return nil, "removing unfinished writes: " .. err end
 	end
 	return true
 end

@@ -103,12 +103,13 @@ contains "and says so" "no backup of shop/db at or before 2001-01-01T00:00:00Z" 
 # moto dates every multipart upload 2010-11-10, so this one is "old"
 s3tool start-upload "backups/shop/db/20200101T000000Z.sql.zst.gpg" >/dev/null
 run check shop
-expect_code "check passes on s3" 0
+expect_code "check exits 1 while an upload older than a day is left" 1
 contains "check finds the bucket reachable and writable" "ok (reachable, writable)" "$OUT"
 contains "check lists an upload older than a day" "storage: upload of backups/shop/db/20200101T000000Z.sql.zst.gpg started" "$OUT"
 contains "and says how to clean it" "vakap check --abort-uploads removes it" "$OUT"
 run check --abort-uploads shop
 contains "check --abort-uploads aborts it" ": aborted" "$OUT"
+expect_code "and then passes" 0
 check "no multipart upload is left" test "$(s3tool uploads backups/)" = "[]"
 
 # Against the moto that checks signatures: the right secret stores, a
@@ -166,6 +167,10 @@ RC=0
 wait "$pid" || RC=$?
 check "an interrupted backup exits 130" test "$RC" = 130
 check "its multipart upload is aborted" test "$(s3tool uploads backups/slow/)" = "[]"
-check "no object of it exists" test "$(s3tool keys backups/slow/)" = "[]"
+check "no object of it exists, only the record of its run" test \
+	"$(s3tool keys backups/slow/ | json_get - '[k for k in d if "/_ops/" not in k]')" = "[]"
+run status slow
+expect_code "status exits 1 after the interrupted run" 1
+contains "and says the run did not end well" "op:backup" "$(printf '%s\n' "$OUT" | grep -E 'INTERRUPTED|FAILED')"
 
 finish

@@ -18,6 +18,24 @@ local function key_rows(site, ctx, rows, problems)
 	end
 end
 
+-- What rotate would remove: data objects without a manifest and
+-- unfinished writes, over a day old.  A row, and a problem when any.
+local function leftover_rows(site, ctx, rows, problems)
+	local repo = ctx.repository
+	local listing, err = repo:list(site.name)
+	if not listing then error("cannot list storage: " .. err, 0) end
+	local orphans, unfinished = 0, nil
+	for _, s in ipairs(listing.series) do orphans = orphans + #repo:leftovers(s, ctx.now) end
+	unfinished, err = repo:unfinished(site.name, ctx.now)
+	if not unfinished then error(err, 0) end
+	local detail = ("%d data object%s without a manifest, %d unfinished write%s, over a day old")
+		:format(orphans, orphans == 1 and "" or "s", #unfinished, #unfinished == 1 and "" or "s")
+	local clean = orphans + #unfinished == 0
+	rows[#rows + 1] = { component = "storage", ok = clean, state = clean and "ok" or "FAILED",
+		detail = clean and "no leftovers" or detail .. ": vakap rotate removes them" }
+	if not clean then problems[#problems + 1] = "storage: " .. detail end
+end
+
 op "check" {
 	description = "Check that each site's host, components and keys are usable",
 	record = false,
@@ -25,6 +43,7 @@ op "check" {
 	run = function(site, ctx)
 		local rows, problems = {}, {}
 		key_rows(site, ctx, rows, problems)
+		leftover_rows(site, ctx, rows, problems)
 		site:connection()
 		for _, c in ipairs(site.components) do
 			local ok, err = true, nil

@@ -3,7 +3,8 @@
 -- no rule keeps -- manifests first, so a backup stops existing before its
 -- data goes, then the data, each in batches.  The newest backup of a
 -- component is never deleted.  Data objects left without a manifest (a
--- failed run's) are removed once they are more than a day old.  Each part
+-- failed run's), temporary files and incomplete uploads (a killed run's)
+-- are removed once they are more than a day old.  Each part
 -- of a component (a database of all = true) is rotated on its own, by the
 -- component's policy.
 
@@ -46,6 +47,21 @@ local function decide_series(ctx, policy, folder, row, items)
 	return row
 end
 
+-- Writes a killed run left unfinished over a day ago (temporary files,
+-- incomplete uploads): a row of their own, and removed with the rest.
+local function unfinished_writes(site, ctx, rows, items)
+	local left, err = ctx.repository:unfinished(site.name, ctx.now)
+	if not left then error(err, 0) end
+	if #left == 0 then return end
+	local row = { component = "(unfinished)", kept = {}, forgotten = {}, orphans = {}, freed = 0 }
+	for _, it in ipairs(left) do
+		row.orphans[#row.orphans + 1] = it.key
+		row.freed = row.freed + (it.size or 0)
+		items[#items + 1] = it
+	end
+	rows[#rows + 1] = row
+end
+
 -- What rotate would do on site: rows per component (per part), and what
 -- to forget: backups and leftovers.
 local function decide(site, ctx)
@@ -63,6 +79,7 @@ local function decide(site, ctx)
 			rows[#rows + 1] = decide_series(ctx, policy, s[1], row, items)
 		end
 	end
+	unfinished_writes(site, ctx, rows, items)
 	return rows, items
 end
 

@@ -121,6 +121,27 @@ function Dir:delete(keys)
 	return true
 end
 
+-- Writes a killed run left unfinished under prefix, begun before
+-- `before`: temporary files.  -> { { key, mtime, size, what } ... } | nil, err
+function Dir:leftovers(prefix, before)
+	local all, err = self:list(prefix, { temp = true })
+	if not all then return nil, err end
+	local out = {}
+	for _, e in ipairs(all) do
+		if e.temp and (e.mtime or 0) < before then
+			out[#out + 1] = { key = e.key, mtime = e.mtime, size = e.size, what = "a temporary file" }
+		end
+	end
+	return out
+end
+
+-- Remove what leftovers found.  -> true | nil, err
+function Dir:remove_leftovers(items)
+	local keys = {}
+	for i, it in ipairs(items) do keys[i] = it.key end
+	return self:delete(keys)
+end
+
 function Dir:check()
 	local ok, err = fs.mkdir(self.root)
 	if not ok then return nil, err end

@@ -11,6 +11,10 @@
 --       every object whose key starts with prefix, in no particular order
 --   delete(keys) -> true | nil, err
 --   check() -> { what was checked } | nil, err   (writes and removes a probe)
+--   leftovers(prefix, before) -> { { key, mtime, what } ... } | nil, err
+--       writes a killed run left unfinished (temporary files, incomplete
+--       multipart uploads) begun before `before`; no listing shows them
+--   remove_leftovers(items) -> true | nil, err
 --   describe() -> "dir /var/backups/vakap"
 local M = {}
 

@@ -122,6 +122,32 @@ function S3:stale_uploads(before)
 	return out
 end
 
+-- Writes a killed run left unfinished under prefix, begun before
+-- `before`: incomplete multipart uploads.  -> { { key, mtime, upload_id,
+-- what } ... } | nil, err
+function S3:leftovers(prefix, before)
+	local ups, err = self:c():uploads(self.prefix .. prefix)
+	if not ups then return nil, "listing multipart uploads: " .. err end
+	local out = {}
+	for _, u in ipairs(ups) do
+		local t = mtime_of(u.initiated)
+		if t and t < before then
+			out[#out + 1] = { key = u.key:sub(#self.prefix + 1), mtime = t, upload_id = u.upload_id,
+				what = "an incomplete upload" }
+		end
+	end
+	return out
+end
+
+-- Remove what leftovers found.  -> true | nil, err
+function S3:remove_leftovers(items)
+	for _, it in ipairs(items) do
+		local ok, err = self:c():abort(self:key(it.key), it.upload_id)
+		if not ok then return nil, ("aborting the upload of %s: %s"):format(it.key, err) end
+	end
+	return true
+end
+
 -- Reachable (a listing), writable (a probe written, read back, deleted),
 -- and incomplete uploads older than a day, aborted when opts.abort_uploads.
 function S3:check(opts)
