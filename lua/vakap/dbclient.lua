@@ -25,6 +25,18 @@ function M.output(site, argv)
 	return out
 end
 
+-- Run a dump that moves no data (a schema-only one, or one whose rows
+-- are all filtered out) and read its output to nowhere: check's proof
+-- that the dump user has what the real dump needs.  -> true | nil, err
+function M.dry_dump(site, argv, what)
+	local s, err = site:spawn(argv)
+	if not s then return nil, err end
+	local n, derr = s:drain()
+	s:close()
+	if not n then return nil, ("%s: %s"):format(what, derr) end
+	return true
+end
+
 -- true | nil, err: each tool can be run on the site's host (and sudo,
 -- for as_user).
 function M.check_tools(site, as_user, tools)

@@ -37,6 +37,15 @@ cp "$manifest" "$T/manifest.orig"
 pgp --decrypt "$manifest" > "$T/manifest.plain" 2>/dev/null
 run verify shop
 expect_code "the genuine backup verifies" 0
+run check shop
+expect_code "check passes with the signing key's passphrase at hand" 0
+contains "and says the key signs" "the signing key signs" "$OUT"
+printf 'wrong words\n' > "$T/wrong"
+sed "s#$T/k/passphrase#$T/wrong#" "$T/cfg/vakap.lua" > "$T/cfg/wrong.lua"
+gpgconf --homedir "$G" --kill gpg-agent # nothing cached
+run -c wrong.lua check shop
+expect_code "check fails, as backup would, with a wrong passphrase" 1
+contains "naming the passphrase" "passphrase" "$OUT"
 
 # refused NAME WHAT: verify, restore --to and restore --into-host all fail
 # with WHAT in their message, and nothing is written; then the genuine

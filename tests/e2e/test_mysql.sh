@@ -55,6 +55,8 @@ CREATE USER backup@localhost IDENTIFIED BY 'Xy7-s3cret-Q';
 GRANT ALL ON *.* TO backup@localhost;
 CREATE USER mysql@localhost IDENTIFIED VIA unix_socket;
 GRANT SELECT, LOCK TABLES, SHOW VIEW, TRIGGER, EVENT ON blog.* TO mysql@localhost;
+CREATE USER limited@localhost IDENTIFIED BY 'L1m-pw';
+GRANT SELECT ON shop.* TO limited@localhost;
 SQL
 check "the source databases are made" test "$(sql -e 'SELECT COUNT(*) FROM shop.audit')" = 2001
 
@@ -65,6 +67,8 @@ password = Xy7-s3cret-Q
 socket = $S
 CNF
 chmod 600 "$T/backup.cnf"
+printf '[client]\nuser = limited\npassword = L1m-pw\nsocket = %s\n' "$S" > "$T/limited.cnf"
+chmod 600 "$T/limited.cnf"
 
 cat > "$T/cfg/vakap.lua" <<LUA
 storage = dir "backups"
@@ -95,6 +99,18 @@ expect_code "check passes where the clients connect" 0
 run check bad
 expect_code "check fails for a database that does not exist" 1
 contains "check says why" "Unknown database 'nosuch'" "$OUT"
+cat > "$T/cfg/sites.d/limited.lua" <<LUA
+site "limited" {
+  host = "local",
+  mysql { database = "shop", defaults_file = "$T/limited.cnf" },
+}
+LUA
+run check limited
+expect_code "check fails for a dump user who connects but lacks what the dump needs" 1
+contains "check names what was denied" "Access denied" "$(printf '%s\n' "$OUT" | grep '^limited')"
+run backup limited
+expect_code "as backup would" 1
+rm "$T/cfg/sites.d/limited.lua"
 
 run backup
 expect_code "backup exits 1: one site failed" 1

@@ -29,6 +29,7 @@ fingerprint() {
 q >"$T/sql.log" 2>&1 <<'SQL' || not_ok "make the source databases" "$(cat "$T/sql.log")"
 CREATE ROLE reporting NOLOGIN;
 CREATE ROLE auditor NOLOGIN;
+CREATE ROLE limited LOGIN;
 CREATE DATABASE shop;
 \c shop
 CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL, price numeric(10,2), photo bytea);
@@ -78,6 +79,16 @@ expect_code "check passes where the clients connect" 0
 run check bad
 expect_code "check fails for a database that does not exist" 1
 contains "check says why" 'database "nosuch" does not exist' "$OUT"
+cat > "$T/cfg/sites.d/limited.lua" <<LUA
+site "limited" {
+  host = "local",
+  postgres { database = "shop", user = "limited", host = "127.0.0.1", port = $PG_PORT },
+}
+LUA
+run check limited
+expect_code "check fails for a dump user who connects but cannot read the tables" 1
+contains "check names what was denied" "permission denied" "$(printf '%s\n' "$OUT" | grep '^limited')"
+rm "$T/cfg/sites.d/limited.lua"
 
 run backup
 expect_code "backup exits 1: one site failed" 1

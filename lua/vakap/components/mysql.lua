@@ -111,6 +111,26 @@ local function uncommented(opts)
 	return false
 end
 
+-- The dump, run with every row filtered out (--where=0), read to
+-- nowhere: the dump user can read every table, view, trigger, routine and
+-- event the real dump reads, or check says which it cannot.
+local function privileges(self, site)
+	local list = { self.options.database }
+	if self.options.all then
+		local parts, err = self.def.parts(self, site)
+		if not parts then return nil, err end
+		list = {}
+		for i, p in ipairs(parts) do list[i] = p.database end
+	end
+	for _, name in ipairs(list) do
+		local argv = dump_argv(self.options, name)
+		table.insert(argv, #argv - 1, "--where=0")
+		local ok, err = db.dry_dump(site, argv, ("the dump of %s, with no rows"):format(name))
+		if not ok then return nil, err end
+	end
+	return true
+end
+
 component "mysql" {
 	description = "A MySQL or MariaDB database (or every one), dumped with mysqldump",
 	options = {
@@ -189,7 +209,7 @@ component "mysql" {
 		if o.database then argv[#argv + 1] = "--database=" .. o.database end
 		ok, err = db.output(site, argv)
 		if not ok then return nil, err end
-		return true
+		return privileges(self, site)
 	end,
 
 	describe = function(self)

@@ -14,9 +14,11 @@ local formats = {
 	-- SQL; --clean so that it restores over the database it came from
 	plain = { flags = { "-Fp", "--clean", "--if-exists" }, ext = "sql", compressed = false,
 		marker = "-- PostgreSQL database dump complete" },
-	-- the roles and tablespaces
-	globals = { ext = "sql", compressed = false, marker = "-- PostgreSQL database cluster dump complete" },
 }
+
+-- The roles and tablespaces (pg_dumpall --globals-only): not a format
+-- of the option, so apart.
+local globals_format = { ext = "sql", compressed = false, marker = "-- PostgreSQL database cluster dump complete" }
 
 -- The part holding the globals, beside one part per database.  A
 -- database's part is its name, but one that begins with "_" or "%" gets a
@@ -102,6 +104,32 @@ end
 local dump_complete = vakap.ends_with("-- PostgreSQL database dump complete", "the dump")
 local cluster_complete = vakap.ends_with("-- PostgreSQL database cluster dump complete", "the globals dump")
 
+-- The dump, schema only, read to nowhere (pg_dump still locks every table
+-- it would read, which takes the privilege to read it); and the globals'
+-- dump: the dump user has what the real dumps need, or check says not.
+local function privileges(self, site)
+	local o = self.options
+	local parts = { { database = o.database } }
+	if o.all then
+		local err
+		parts, err = self.def.parts(self, site)
+		if not parts then return nil, err end
+	end
+	for _, p in ipairs(parts) do
+		local argv, what
+		if p.globals then
+			argv, what = db.append(client(o, "pg_dumpall"), { "--globals-only" }), "the dump of the globals"
+		else
+			argv = dump_argv(o, p.database)
+			table.insert(argv, #argv - 1, "--schema-only")
+			what = ("the dump of %s, schema only"):format(p.database)
+		end
+		local ok, err = db.dry_dump(site, argv, what)
+		if not ok then return nil, err end
+	end
+	return true
+end
+
 component "postgres" {
 	description = "A PostgreSQL database (or every one, and the globals), dumped with pg_dump",
 	options = {
@@ -138,7 +166,7 @@ component "postgres" {
 		local o = self.options
 		local argv, f
 		if part and part.globals then
-			argv, f = db.append(client(o, "pg_dumpall"), { "--globals-only" }), formats.globals
+			argv, f = db.append(client(o, "pg_dumpall"), { "--globals-only" }), globals_format
 		else
 			argv, f = dump_argv(o, part and part.database or o.database), formats[o.format]
 		end
@@ -206,7 +234,7 @@ component "postgres" {
 		ok, err = db.output(site, db.append(psql(o, o.database or "postgres", { "-At", "-c", "SELECT 1" }),
 			o.psql_options))
 		if not ok then return nil, err end
-		return true
+		return privileges(self, site)
 	end,
 
 	describe = function(self)

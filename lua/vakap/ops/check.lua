@@ -16,6 +16,14 @@ local function key_rows(site, ctx, rows, problems)
 			ok = not k.problem, detail = detail, fingerprint = k.fingerprint, expires = k.expires }
 		if k.problem then problems[#problems + 1] = k.problem end
 	end
+	-- as backup does before any data moves: every key, and the signing key
+	-- signing a few bytes (its passphrase at hand)
+	if enc.sign and #problems == 0 then
+		local ok, err = pcall(ctx.repository.writer, ctx.repository, site)
+		rows[#rows + 1] = { component = "gpg signing", ok = ok, state = ok and "ok" or "FAILED",
+			detail = ok and "the signing key signs" or err }
+		if not ok then problems[#problems + 1] = err end
+	end
 end
 
 -- What rotate would remove: data objects without a manifest and
