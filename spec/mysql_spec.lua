@@ -200,10 +200,12 @@ describe("the mysql component", function()
 	end)
 
 	describe("check", function()
-		it("finds the clients and connects to the database", function()
+		it("finds the clients, connects to the database, and dumps it with no rows", function()
 			local site, host = fake.site()
 			assert.same({ true }, { mysql.check(instance { database = "shop" }, site) })
-			assert.same({ { "mysql", "-N", "-B", "-e", "SELECT 1", "--database=shop" } }, host.ran)
+			assert.same({ { "mysql", "-N", "-B", "-e", "SELECT 1", "--database=shop" },
+				{ "mysqldump", "--single-transaction", "--routines", "--triggers", "--events", "--hex-blob",
+					"--where=0", "--", "shop" } }, host.ran)
 		end)
 
 		it("wants sudo for as_user", function()

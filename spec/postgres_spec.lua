@@ -182,10 +182,11 @@ describe("the postgres component", function()
 	end)
 
 	describe("check", function()
-		it("finds the clients and connects to the database", function()
+		it("finds the clients, connects to the database, and dumps its schema", function()
 			local site, host = fake.site()
 			assert.same({ true }, { postgres.check(instance { database = "shop" }, site) })
-			assert.same({ { "psql", "-w", "-X", "-d", "shop", "-At", "-c", "SELECT 1" } }, host.ran)
+			assert.same({ { "psql", "-w", "-X", "-d", "shop", "-At", "-c", "SELECT 1" },
+				{ "pg_dump", "-w", "-Fc", "--schema-only", "-d", "shop" } }, host.ran)
 		end)
 
 		it("wants pg_dumpall for the globals", function()
