@@ -623,6 +623,19 @@ function Repo:forget(items)
 	return true
 end
 
+-- The records of an op's runs on a site (from a listing's ops entry), to
+-- retire an op no longer configured.  -> true | nil, err
+function Repo:forget_runs(site_name, entry)
+	local st = own(self, "repository:forget_runs")
+	need(type(site_name) == "string" and type(entry) == "table", "repository:forget_runs",
+		"give the site's name and an entry of a listing's ops")
+	local keys = {}
+	if entry.key then keys[#keys + 1] = entry.key end
+	if entry.started then keys[#keys + 1] = entry.started.key end
+	if #keys == 0 then return true end
+	return st.storage:delete(keys)
+end
+
 -- The storage, for people and for the lock's name: "dir /var/backups".
 function Repo:describe()
 	return own(self, "repository:describe").storage:describe()

@@ -91,4 +91,16 @@ check "nothing is stored" test -z "$(find "$S/shop" -name '*.sql*' 2>/dev/null)"
 run status shop
 expect_code "status exits 1" 1
 
+# ---- the record of an op no longer configured: shown apart, retired by rotate
+mkdir -p "$S/shop/_ops"
+printf '{"ok":false,"error":"gone","time":"2026-01-01T00:00:00Z"}' > "$S/shop/_ops/oldop.failed.json"
+site "echo dump"
+run backup shop
+run status shop
+expect_code "a failed run of an op no longer configured does not fail status" 0
+contains "it is shown apart" "FAILED (not configured)" "$(printf '%s\n' "$OUT" | grep op:oldop)"
+run rotate shop
+contains "rotate retires its record" "retired the records of ops no longer configured: oldop" "$OUT"
+check "which is gone" test ! -e "$S/shop/_ops/oldop.failed.json"
+
 finish

@@ -62,6 +62,18 @@ local function unfinished_writes(site, ctx, rows, items)
 	rows[#rows + 1] = row
 end
 
+-- The ops whose records a site keeps but that are configured no more:
+-- status shows them apart; rotate retires them.
+local function retired_ops(cat, ctx)
+	local configured, out = {}, {}
+	if not ctx.ops then return out end
+	for _, name in ipairs(ctx.ops) do configured[name] = true end
+	for _, name in ipairs(vakap.sorted_keys(cat.ops)) do
+		if not configured[name] then out[#out + 1] = { op = name, entry = cat.ops[name] } end
+	end
+	return out
+end
+
 -- What rotate would do on site: rows per component (per part), and what
 -- to forget: backups and leftovers.
 local function decide(site, ctx)
@@ -80,7 +92,7 @@ local function decide(site, ctx)
 		end
 	end
 	unfinished_writes(site, ctx, rows, items)
-	return rows, items
+	return rows, items, retired_ops(cat, ctx)
 end
 
 local function summary_line(site, r, verb)
@@ -96,16 +108,24 @@ op "rotate" {
 	lock = true,
 
 	run = function(site, ctx)
-		local rows, items = decide(site, ctx)
+		local rows, items, retired = decide(site, ctx)
 		-- manifests first, then data: the repository's forget
 		local ok, err = ctx.repository:forget(items)
 		if not ok then return { components = rows }, err end
-		return { components = rows }
+		local names = {}
+		for _, r in ipairs(retired) do
+			ok, err = ctx.repository:forget_runs(site.name, r.entry)
+			if not ok then return { components = rows }, ("retiring the records of %s: %s"):format(r.op, err) end
+			names[#names + 1] = r.op
+		end
+		return { components = rows, retired_ops = names }
 	end,
 
 	plan = function(site, ctx)
-		local rows = decide(site, ctx)
-		return { components = rows, dry_run = true }
+		local rows, _, retired = decide(site, ctx)
+		local names = {}
+		for _, r in ipairs(retired) do names[#names + 1] = r.op end
+		return { components = rows, retired_ops = names, dry_run = true }
 	end,
 
 	report = function(results, ctx)
@@ -126,6 +146,11 @@ op "rotate" {
 						lines[#lines + 1] = ("    %s  remove  data without a manifest, over a day old"):format(o)
 					end
 				end
+			end
+			local retired = res.result and res.result.retired_ops or {}
+			if #retired > 0 then
+				lines[#lines + 1] = ("%-20s %-14s %s the records of ops no longer configured: %s"):format(res.site,
+					"-", res.result.dry_run and "would retire" or "retired", table.concat(retired, ", "))
 			end
 			if not res.ok then
 				lines[#lines + 1] = ("%-20s %-14s FAILED  %s"):format(res.site, "-", res.error)
