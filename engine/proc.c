@@ -733,13 +733,32 @@ static int l_pid(lua_State *L)
 	return 1;
 }
 
-/* lua: proc.alive(pid) -> whether a process of that id exists here */
+/* Whether process pid is a zombie: dead, not yet reaped (Linux's /proc). */
+static int zombie(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "/proc/%ld/stat", (long)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* after the command's name, which may hold anything */
+	return p != NULL && p[1] == ' ' && p[2] == 'Z';
+}
+
+/* lua: proc.alive(pid) -> whether a live process of that id exists here */
 static int l_alive(lua_State *L)
 {
 	lua_Integer pid = luaL_checkinteger(L, 1);
 
 	luaL_argcheck(L, pid > 0, 1, "must be a process id");
-	lua_pushboolean(L, kill((pid_t)pid, 0) == 0 || errno == EPERM);
+	lua_pushboolean(L, (kill((pid_t)pid, 0) == 0 || errno == EPERM) &&
+	                       !zombie((pid_t)pid));
 	return 1;
 }
 

@@ -30,9 +30,16 @@ for _ in $(seq 1 100); do
 	[ -n "$(find "$S/shop/db" -name '.tmp-*' -size +1k 2>/dev/null)" ] && break
 	sleep 0.1
 done
+workers=$(pgrep -P "$pid")
 pkill -KILL -P "$pid" 2>/dev/null
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null
+for _ in $(seq 1 50); do # until the workers are gone (bounded)
+	alive=
+	for w in $workers; do kill -0 "$w" 2>/dev/null && alive=1; done
+	[ -z "$alive" ] && break
+	sleep 0.1
+done
 pkill -f "sleep 30" 2>/dev/null
 tmp=$(find "$S/shop/db" -name '.tmp-*')
 check "a killed run leaves its temporary file" test -n "$tmp"
