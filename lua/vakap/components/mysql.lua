@@ -17,16 +17,29 @@ local dump_defaults = { "--single-transaction", "--routines", "--triggers", "--e
 local no_password = "a password never goes on a command line: put it in the [client] section of "
 	.. "~/.my.cnf of the user the dump runs as, or of a file named by defaults_file"
 
--- --password=x, --pass, -pSECRET: the clients take any unambiguous prefix
-local function is_password_flag(a)
-	local long = a:match("^%-%-([%w_-]+)")
-	if long then return #long >= 3 and ("password"):sub(1, #long) == long end
-	return a:match("^%-p") ~= nil
+-- How the clients read an option (my_getopt): a long one may carry
+-- --loose- or --maximum- before its name, spell '-' as '_', and be any
+-- unambiguous prefix (--pass); short ones cluster (-qpSECRET: -q, then
+-- -p with SECRET).  -> the option as shown in a refusal (never the
+-- secret), or nil when it is not a password
+local function password_flag(a)
+	local long = a:match("^%-%-([^=]+)")
+	if long then
+		long = long:gsub("_", "-"):gsub("^loose%-", ""):gsub("^maximum%-", "")
+		if #long >= 3 and ("password"):sub(1, #long) == long then return "--" .. a:match("^%-%-([^=]+)") end
+		return nil
+	end
+	local cluster = a:match("^%-(%a+)")
+	if cluster and cluster:find("p", 1, true) then return "-" .. cluster:sub(1, cluster:find("p", 1, true)) end
+	return nil
 end
 
 local function no_password_flag(v)
 	for _, a in ipairs(v) do
-		if is_password_flag(a) then return nil, ("'%s': %s"):format(a, no_password) end
+		local shown = password_flag(a)
+		if shown then
+			return nil, ("'%s%s': %s"):format(shown, #shown < #a and "..." or "", no_password)
+		end
 	end
 	return true
 end
