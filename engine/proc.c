@@ -762,6 +762,18 @@ static int l_alive(lua_State *L)
 	return 1;
 }
 
+/* lua: proc.unsetenv(name) -- gone from this process's environment, and
+ *      so from every command it starts from now on */
+static int l_unsetenv(lua_State *L)
+{
+	const char *name = luaL_checkstring(L, 1);
+
+	luaL_argcheck(L, *name != '\0' && strchr(name, '=') == NULL, 1,
+	              "not a variable's name");
+	unsetenv(name);
+	return 0;
+}
+
 /* lua: proc.isatty(fd) -> boolean */
 static int l_isatty(lua_State *L)
 {
@@ -813,7 +825,7 @@ static const luaL_Reg funcs[] = {
 	{"spawn", l_spawn},       {"feed", l_feed},
 	{"filter", l_filter},
 	{"pid", l_pid},           {"isatty", l_isatty},
-	{"alive", l_alive},
+	{"alive", l_alive},       {"unsetenv", l_unsetenv},
 	{"clock", l_clock},       {"sleep", l_sleep},
 	{"hostname", l_hostname}, {"interrupted", l_interrupted},
 	{NULL, NULL},

@@ -127,8 +127,14 @@ local function cmd_ops(cfg, a)
 	return 0
 end
 
+-- Secrets vakap may have read from its environment: once the storage has
+-- its credentials, no command it starts (gpg, a site's commands, an op's)
+-- inherits them.
+local secrets = { "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN" }
+
 local function open_storage(cfg)
 	local st, err = storage.open(cfg.settings.storage)
+	for _, name in ipairs(secrets) do proc.unsetenv(name) end
 	if not st then error(err, 0) end
 	return st
 end
