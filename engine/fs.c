@@ -197,6 +197,41 @@ static int l_mkdir(lua_State *L)
 	return 1;
 }
 
+/* lua: fs.private_dir(path) -> true | fail, message
+ *      path made if missing (mode 0700, its parents too), then checked: a
+ *      directory itself (not a link to one), owned by this user, that no
+ *      one else may write to.  For what another local user must not be
+ *      able to plant or replace (the locks). */
+static int l_private_dir(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	struct stat st;
+
+	lua_pushcfunction(L, l_mkdir);
+	lua_pushvalue(L, 1);
+	lua_call(L, 1, 2);
+	if (lua_isnil(L, -2))
+		return 2;
+	lua_pop(L, 2);
+	if (lstat(path, &st) != 0)
+		return fail_errno(L, "cannot look at", path);
+	if (!S_ISDIR(st.st_mode))
+		return vk_pushfail(L, "%s is not a directory of its own (a link, or "
+		                   "another file): refusing to use it", path);
+	if (st.st_uid != geteuid())
+		return vk_pushfail(L, "%s belongs to another user (uid %d): "
+		                   "refusing to use it", path, (int)st.st_uid);
+	if (st.st_mode & 022) {
+		char mode[8];
+
+		snprintf(mode, sizeof mode, "%03o", (unsigned)(st.st_mode & 0777));
+		return vk_pushfail(L, "%s may be written by others (mode %s): "
+		                   "refusing to use it", path, mode);
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
 /* lua: fs.list(dir) -> { names } (unsorted, without . and ..) |
  *      fail, message */
 static int l_list(lua_State *L)
@@ -353,15 +388,21 @@ static int l_lock(lua_State *L)
 	struct timespec nap = {0, 100 * 1000 * 1000};
 	double start = vk_clock();
 	struct lock *lk;
+	struct stat st;
 	char holder[256];
 	int r;
 
 	lk = lua_newuserdatauv(L, sizeof *lk, 0);
 	lk->fd = -1;
 	luaL_setmetatable(L, LOCK_MT);
-	lk->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	lk->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (lk->fd < 0)
 		return fail_errno(L, "cannot open the lock", path);
+	if (fstat(lk->fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		lock_release(lk);
+		return vk_pushfail(L, "the lock %s is not a file of this user's: "
+		                   "refusing it", path);
+	}
 	while (flock(lk->fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			return lock_give_up(L, lk, "cannot lock", path);
@@ -398,7 +439,7 @@ static const luaL_Reg funcs[] = {
 	{"source", l_source}, {"write", l_write},     {"rename", l_rename},
 	{"mkdir", l_mkdir},   {"list", l_list},       {"stat", l_stat},
 	{"remove", l_remove}, {"syncdir", l_syncdir}, {"realpath", l_realpath},
-	{"lock", l_lock},
+	{"lock", l_lock},     {"private_dir", l_private_dir},
 	{NULL, NULL},
 };
 

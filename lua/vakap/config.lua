@@ -15,6 +15,16 @@ local M = {}
 M.builtin_components = { "files", "command", "mysql", "postgres" }
 M.builtin_ops = { "backup", "status", "check", "rotate", "restore", "verify", "snapshots" }
 
+-- Where the sites' locks go unless lock_dir says: a directory private to
+-- the user, never a shared one like /tmp (fs.private_dir checks it is).
+function M.default_lock_dir()
+	local runtime = os.getenv("XDG_RUNTIME_DIR")
+	if runtime and runtime:sub(1, 1) == "/" then return runtime .. "/vakap/locks" end
+	local home = os.getenv("HOME")
+	if home == "/root" or not home or home:sub(1, 1) ~= "/" then return "/run/vakap/locks" end
+	return home .. "/.cache/vakap/locks"
+end
+
 local compressors = { zstd = true, gzip = true, none = true }
 
 local function check_compress(v)
@@ -52,7 +62,7 @@ local settings_spec = {
 	retention = { type = "table", check = api.check_retention },
 	stale_after = { type = "duration", default = "26h" },
 	jobs = { type = "integer", default = 4, check = function(v) return v >= 1 and v <= 256, "must be from 1 to 256" end },
-	lock_dir = { type = "string", default = "/tmp/vakap-locks-" .. (os.getenv("USER") or "user") },
+	lock_dir = { type = "string", default = M.default_lock_dir() },
 	sites = { type = "string", default = "sites.d" },
 	ops = { type = "string", default = "ops.d" },
 	components = { type = "string", default = "components.d" },

@@ -42,8 +42,8 @@ end
 -- exclude each other).  -> lock | raises naming the holder
 local function lock_site(site, base)
 	local dir = base.settings.lock_dir
-	local ok, err = fs.mkdir(dir)
-	if not ok then error("cannot make the lock directory: " .. err, 0) end
+	local ok, err = fs.private_dir(dir)
+	if not ok then error("the lock directory (lock_dir): " .. err, 0) end
 	local id = hash.sha256_hex(base.repository:describe()):sub(1, 12)
 	local who = ("pid %d on %s since %s"):format(proc.pid(), proc.hostname(), util.iso(util.now()))
 	local lk

@@ -56,4 +56,35 @@ sleep 0.5 # its worker follows it (PDEATHSIG); the command's sh never had the lo
 run backup slow
 expect_code "a holder killed with SIGKILL holds nothing: the next run works" 0
 
+# A lock directory another local user could have planted, as /tmp allows:
+# vakap refuses it, and never writes through a link.
+printf 'precious\n' > "$T/victim"
+rm -rf "$T/cfg/locks"
+mkdir "$T/elsewhere"
+ln -s "$T/elsewhere" "$T/cfg/locks"
+run backup other
+expect_code "a lock directory that is a link is refused" 1
+contains "saying why" "locks is not a directory of its own (a link, or another file)" "$OUT"
+rm "$T/cfg/locks"
+mkdir -m 700 "$T/cfg/locks"
+chown nobody "$T/cfg/locks"
+run backup other
+expect_code "a lock directory of another user is refused" 1
+contains "saying whose it is" "belongs to another user" "$OUT"
+chown "$(id -u)" "$T/cfg/locks"
+chmod 777 "$T/cfg/locks"
+run backup other
+expect_code "a lock directory others may write to is refused" 1
+contains "saying so" "may be written by others (mode 777)" "$OUT"
+chmod 700 "$T/cfg/locks"
+run backup other
+expect_code "the lock directory is fine again" 0
+lockfile=$(ls "$T/cfg/locks" | grep '^other-')
+rm "$T/cfg/locks/$lockfile"
+ln -s "$T/victim" "$T/cfg/locks/$lockfile"
+run backup other
+expect_code "a lock file that is a link is refused" 1
+contains "saying so" "cannot open the lock" "$OUT"
+check "and the file it points to is untouched" test "$(cat "$T/victim")" = precious
+
 finish
