@@ -3,8 +3,9 @@
 # HOME a temporary directory with its own ~/.ssh.  Host keys are refused
 # until recorded, and a changed one always; key files and ssh-agent log
 # in; backups are checked with zstd, tar and cmp alone; a failing remote
-# command fails its site only; a dropped connection or an interruption
-# leaves no manifest and stops the remote command.
+# command fails its site only; a dropped connection, a server that stops
+# answering or an interruption leaves no manifest, and an interruption
+# stops the remote command.
 . "$(dirname "$0")/lib.sh"
 
 SSHD=$ROOT/tests/support/sshd.sh
@@ -87,6 +88,10 @@ site "slow" {
 site "slower" {
   host = "web",
   command { run = { "sh", "-c", "head -c 3000000 /dev/urandom; exec sleep $NAP" } },
+}
+site "ticking" {
+  host = "web",
+  command { run = { "timeout", "60", "sh", "-c", "while :; do echo tick; sleep 0.1; done" } },
 }
 site "roundtrip" {
   host = "web",
@@ -240,6 +245,39 @@ check "an interrupted SSH backup exits 130" test "$RC" = 130
 check "no manifest for the interrupted backup" test -z "$(find "$B/slower" -type f -not -path '*/_ops/*' 2>/dev/null)"
 sleep 0.3
 check "the remote command was stopped" test -z "$(pgrep -f "sleep $NAP")"
+
+# ---- a server that stops answering (its sshd stopped: the kernel still
+# acknowledges) is dropped after three keepalives without an answer
+cp "$T/cfg/vakap.lua" "$T/vakap.lua.saved"
+printf 'ssh = { keepalive = 1 }\n' >> "$T/cfg/vakap.lua"
+(cd "$T/cfg" && exec "$VAKAP" backup ticking > "$T/out" 2> "$T/err") &
+pid=$!
+for _ in $(seq 1 100); do
+	[ -n "$(find "$B/ticking" -name '.tmp-*' 2>/dev/null)" ] && break
+	sleep 0.1
+done
+check "the ticking backup is in flight" test -n "$(find "$B/ticking" -name '.tmp-*' 2>/dev/null)"
+check "sshd serves it" test -n "$(sh "$SSHD" sessions "$S")"
+sh "$SSHD" freeze "$S"
+start=$(date +%s%N)
+if timeout 15 tail --pid=$pid -f /dev/null; then
+	RC=0
+	wait $pid || RC=$?
+else
+	RC=timeout
+	kill -KILL $pid
+	wait $pid
+fi
+ms=$((($(date +%s%N) - start) / 1000000))
+echo "# vakap ended ${ms} ms after sshd was stopped"
+sh "$SSHD" thaw "$S"
+check "the site fails when its server stops answering" test "$RC" = 1
+check "within 15 s (keepalive = 1)" test "$ms" -lt 15000
+contains "the failure says the server did not answer, for how long, and that the connection was dropped" \
+	"timeout on web: no answer from the SSH server for 3 s (3 keepalives); connection dropped" "$(cat "$T/out")"
+check "no manifest and no data for the backup of the frozen server" \
+	test -z "$(find "$B/ticking" -type f -not -path '*/_ops/*' 2>/dev/null)"
+cp "$T/vakap.lua.saved" "$T/cfg/vakap.lua"
 
 # ---- a changed host key is refused, and never replaced
 cp "$KH" "$T/kh.before"

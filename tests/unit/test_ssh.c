@@ -1,15 +1,21 @@
 /*
  * vakap.ssh without a server: ssh.quote (checked by handing its output to
  * a real sh and comparing the words it sees), argument misuse, and the
- * failures of connecting that need no sshd.  The e2e tests
- * (tests/e2e/test_ssh.sh) run the rest against a real sshd.
+ * failures of connecting that need no sshd.  Then, against a real sshd
+ * on 127.0.0.1 (tests/support/sshd.sh, as root), the faults a test of the
+ * binary cannot time or see: a server that stops answering under a feed
+ * and under an exec.  The e2e tests (tests/e2e/test_ssh.sh)
+ * run the rest.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include "base.h"
 #include "harness.h"
 
 /* The words sh sees in the command line ssh.quote makes of argv, joined
@@ -117,6 +123,188 @@ static void test_unknown_name_is_a_failure(void **state)
 	close_state(L, 0);
 }
 
+/* ---- against a real sshd ---- */
+
+static char dir[64];  /* the server's, the key's and known_hosts' */
+static char port[16];
+
+/* Run a shell command line made from fmt; its exit status. */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+/* DIR/name, in a static buffer. */
+static const char *in_dir(const char *name)
+{
+	static char path[128];
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	return path;
+}
+
+/* sshd, a key it lets in as root, and known_hosts with its key. */
+static int server_up(void **state)
+{
+	FILE *f;
+
+	(void)state;
+	unsetenv("SSH_AUTH_SOCK"); /* the key file alone */
+	snprintf(dir, sizeof dir, "/tmp/vakap-sshtest.XXXXXX");
+	if (mkdtemp(dir) == NULL ||
+	    sh("ssh-keygen -q -t ed25519 -N '' -f %s/key", dir) != 0 ||
+	    sh("sh tests/support/sshd.sh start %s/sshd > %s/port", dir, dir) != 0 ||
+	    sh("cat %s/key.pub >> %s/sshd/authorized_keys", dir, dir) != 0)
+		return -1;
+	f = fopen(in_dir("port"), "r");
+	if (f == NULL)
+		return -1;
+	if (fgets(port, sizeof port, f) == NULL)
+		port[0] = '\0';
+	fclose(f);
+	port[strcspn(port, "\n")] = '\0';
+	return sh("echo \"[127.0.0.1]:%s $(cut -d' ' -f1,2 %s/sshd/hostkey.pub)\" "
+	          "> %s/known_hosts", port, dir, dir) == 0 && port[0] ? 0 : -1;
+}
+
+static int server_down(void **state)
+{
+	(void)state;
+	return sh("sh tests/support/sshd.sh stop %s/sshd; rm -rf %s", dir,
+	          dir) == 0 ? 0 : -1;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	vk_interrupted = 1;
+}
+
+/* A watchdog: what still waits after seconds is interrupted (as the
+ * engine's signal handler does), so that a test fails, never hangs;
+ * 0 to call it off. */
+static void watchdog(int seconds)
+{
+	struct itimerval it;
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_alarm; /* no SA_RESTART, as in the engine */
+	sigaction(SIGALRM, &sa, NULL);
+	memset(&it, 0, sizeof it);
+	it.it_value.tv_sec = seconds;
+	setitimer(ITIMER_REAL, &it, NULL);
+	vk_interrupted = 0;
+}
+
+/* A state with DIR, PORT, MARK (a path that does not exist yet) and
+ * connect(keepalive): a session to the server as root, labelled web1. */
+static lua_State *server_state(void)
+{
+	lua_State *L = new_state();
+
+	lua_pushstring(L, dir);
+	lua_setglobal(L, "DIR");
+	lua_pushstring(L, port);
+	lua_setglobal(L, "PORT");
+	run_lua(L,
+		"MARK = DIR .. '/started'\n"
+		"os.remove(MARK)\n"
+		"function connect(keepalive)\n"
+		"  return assert(require('vakap.ssh').connect({ host = '127.0.0.1',\n"
+		"    port = tonumber(PORT), user = 'root', label = 'web1',\n"
+		"    identity_files = { DIR .. '/key' }, known_hosts = DIR .. '/known_hosts',\n"
+		"    keepalive = keepalive, connect_timeout = 10 }))\n"
+		"end\n");
+	return L;
+}
+
+/* The message at idx, which must hold says. */
+static void assert_says(lua_State *L, int idx, const char *says)
+{
+	const char *msg = lua_tostring(L, idx);
+
+	if (msg == NULL || strstr(msg, says) == NULL)
+		fail_msg("'%s' not in: %s", says, msg ? msg : "(nil)");
+}
+
+/* A feed whose server stops answering (its sshd stopped once the remote
+ * command started, by the feed's own input: the kernel still takes and
+ * acknowledges what is written) fails within three keepalive intervals
+ * after the first unanswered one; before, it wrote into the socket
+ * until the watchdog. */
+static void test_feed_to_a_frozen_server_is_dropped(void **state)
+{
+	lua_State *L = server_state();
+	double start, took;
+
+	(void)state;
+	watchdog(30);
+	start = vk_clock();
+	assert_int_equal(run_lua(L,
+		"local proc = require 'vakap.proc'\n"
+		"local s = connect(1)\n"
+		"local input <close> = assert(proc.spawn({ 'sh', '-c',\n"
+		"  'while [ ! -e \"$1\" ]; do sleep 0.05; done;'\n"
+		"  .. ' sh tests/support/sshd.sh freeze \"$2\";'\n"
+		"  .. ' while :; do echo more; sleep 0.1; done',\n"
+		"  'sh', MARK, DIR .. '/sshd' }))\n"
+		"local n, err = s:feed({ 'sh', '-c', 'touch \"$1\"; exec cat > /dev/null',\n"
+		"  'sh', MARK }, input)\n"
+		"s:close()\n"
+		"return n, err"), 2);
+	took = vk_clock() - start;
+	watchdog(0);
+	sh("sh tests/support/sshd.sh thaw %s/sshd", dir);
+	assert_true(lua_isnil(L, -2));
+	assert_says(L, -1, "sh on web1: no answer from the SSH server for 3 s "
+	            "(3 keepalives); connection dropped");
+	print_message("the feed failed %.1f s after it started\n", took);
+	if (took > 15)
+		fail_msg("the feed failed only %.1f s after it started", took);
+	lua_pop(L, 2);
+	close_state(L, 0);
+}
+
+/* The same for the output of a remote command: once the server stops
+ * answering (stopped after the first line came), the stream fails
+ * within about four intervals of its last word. */
+static void test_exec_from_a_frozen_server_is_dropped(void **state)
+{
+	lua_State *L = server_state();
+
+	(void)state;
+	watchdog(30);
+	assert_int_equal(run_lua(L,
+		"local proc = require 'vakap.proc'\n"
+		"local s <close> = connect(1)\n"
+		"local out <close> = assert(s:exec({ 'timeout', '60', 'sh', '-c',\n"
+		"  'while :; do echo tick; sleep 0.1; done' }))\n"
+		"assert(out:read())\n"
+		"os.execute('sh tests/support/sshd.sh freeze ' .. DIR .. '/sshd')\n"
+		"local frozen, data, err = proc.clock()\n"
+		"repeat data, err = out:read() until not data\n"
+		"return err, proc.clock() - frozen"), 2);
+	watchdog(0);
+	sh("sh tests/support/sshd.sh thaw %s/sshd", dir);
+	assert_says(L, -2, "timeout on web1: no answer from the SSH server for "
+	            "3 s (3 keepalives); connection dropped");
+	print_message("the stream failed %.1f s after the server stopped\n",
+	              lua_tonumber(L, -1));
+	if (lua_tonumber(L, -1) > 10)
+		fail_msg("the stream failed %.1f s after the server stopped",
+		         lua_tonumber(L, -1));
+	lua_pop(L, 2);
+	close_state(L, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,5 +314,12 @@ int main(void)
 		cmocka_unit_test(test_connect_refused_is_a_failure_not_a_raise),
 		cmocka_unit_test(test_unknown_name_is_a_failure),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	const struct CMUnitTest with_server[] = {
+		cmocka_unit_test(test_feed_to_a_frozen_server_is_dropped),
+		cmocka_unit_test(test_exec_from_a_frozen_server_is_dropped),
+	};
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+
+	return failed + cmocka_run_group_tests_name("against sshd", with_server,
+	                                            server_up, server_down);
 }
