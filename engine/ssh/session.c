@@ -193,9 +193,11 @@ int sess_establish(struct session *ss, const struct conn_opts *o,
 	RETRY(ss, deadline, 1, rc, SSH_AGAIN, ssh_connect(ss->ssh));
 	if (rc == SSH_AGAIN)
 		return sess_wrap(ss, "SSH handshake with");
-	if (rc != SSH_OK)
+	if (rc != SSH_OK && hostkey_refused(ss) == 0)
 		return sess_fail(ss, "ssh", "SSH handshake with %s failed: %s",
 		                 ss->label, sess_error(ss));
+	if (rc != SSH_OK)
+		return -1; /* hostkey_refused says why */
 	return hostkey_take(ss);
 }
 

@@ -180,6 +180,8 @@ struct known {
 	int status;
 	char file[512];        /* where the key (or the other key) is */
 	char old_fingerprint[64];
+	int revoked;           /* an @revoked line names the key */
+	char revoked_file[512];
 	unsigned held;         /* the keytypes the files hold for the host */
 	char types[256];       /* host key methods to prefer for it, in order */
 };
@@ -188,12 +190,18 @@ struct known {
  * for ss->name first.  0, or -1 with ss->err. */
 int known_prefs(struct session *ss, const struct conn_opts *o, char *prefs,
                 size_t len);
-/* Look the server's key up in the files.  0, or -1 with ss->err. */
+/* Look the server's key up in the files.  0, or -1 with ss->err: a
+ * file that cannot be read, or one that revokes the key (whatever the
+ * others say, and for ssh.scan too: a revoked key is never recorded). */
 int known_check(struct session *ss, const struct conn_opts *o,
                 struct known *k);
 /* 0 if k says the key is known; else -1, with why it is refused. */
 int known_verdict(struct session *ss, const struct conn_opts *o,
                   const struct known *k);
+/* After a failed handshake: when the server offered its host key only
+ * with signatures vakap does not take (ssh-rsa: RSA with SHA-1), -1 with
+ * ss->err saying so; else 0. */
+int hostkey_refused(struct session *ss);
 /* Take the server's host key: its type, fingerprint and base64 text.
  * 0, or -1 with ss->err. */
 int hostkey_take(struct session *ss);
