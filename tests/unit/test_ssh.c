@@ -4,11 +4,14 @@
  * failures of connecting that need no sshd.  Then, against a real sshd
  * on 127.0.0.1 (tests/support/sshd.sh, as root), the faults a test of the
  * binary cannot time or see: a server that stops answering under a feed
- * and under an exec.  The e2e tests (tests/e2e/test_ssh.sh)
+ * and under an exec, a forked child given the parent's session, and the
+ * socket of a dropped connection.  The e2e tests (tests/e2e/test_ssh.sh)
  * run the rest.
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -17,6 +20,9 @@
 
 #include "base.h"
 #include "harness.h"
+
+/* what a session says in a process that did not open it (ssh/ssh.h) */
+#define NOT_OURS_TEXT "this SSH session was opened by another process"
 
 /* The words sh sees in the command line ssh.quote makes of argv, joined
  * with '|' after a printf of each one: the round trip must be exact. */
@@ -305,6 +311,125 @@ static void test_exec_from_a_frozen_server_is_dropped(void **state)
 	close_state(L, 0);
 }
 
+/* A forked child (a worker) given the parent's session cannot use it:
+ * running a command raises, a stream opened before the fork fails,
+ * closing it frees only the child's copy; and the parent's session,
+ * that stream included, goes on.  Before, the child's command and close
+ * went out on the parent's connection, and the parent's next command
+ * found it lost. */
+static void test_a_forked_child_cannot_use_the_session(void **state)
+{
+	lua_State *L = server_state();
+
+	(void)state;
+	watchdog(30);
+	assert_int_equal(run_lua(L,
+		"local worker = require 'vakap.worker'\n"
+		"local s <close> = connect(30)\n"
+		"local before <close> = assert(s:exec({ 'echo', 'opened before' }))\n"
+		"local w <close> = assert(worker.spawn(function()\n"
+		"  local ok, err = pcall(s.exec, s, { 'echo', 'from the child' })\n"
+		"  worker.send(('exec: %s %s'):format(ok, err))\n"
+		"  local data, rerr = before:read()\n"
+		"  worker.send((('read: %s %s'):format(data, rerr):gsub('\\n', ' ')))\n"
+		"  s:close()\n"
+		"  worker.send('closed')\n"
+		"end))\n"
+		"local lines = {}\n"
+		"for _ = 1, 100 do\n"
+		"  worker.wait({ w }, 200)\n"
+		"  for _, l in ipairs(w:messages()) do lines[#lines + 1] = l end\n"
+		"  if w:status() then break end\n"
+		"end\n"
+		"local how, code = w:status()\n"
+		"local after = assert(s:exec({ 'echo', 'the parent goes on' }))\n"
+		"return table.concat(lines, '\\n'), ('%s %s'):format(how, code),\n"
+		"  before:readall(), after:readall()"), 4);
+	watchdog(0);
+	assert_says(L, -4, "exec: false");
+	assert_says(L, -4, "read: nil echo on web1: " NOT_OURS_TEXT);
+	assert_says(L, -4, "closed");
+	assert_string_equal(lua_tostring(L, -3), "exited 0");
+	assert_string_equal(lua_tostring(L, -2), "opened before\n");
+	assert_string_equal(lua_tostring(L, -1), "the parent goes on\n");
+	lua_pop(L, 4);
+	close_state(L, 0);
+}
+
+/* How many descriptors this process has open. */
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* d's own */
+}
+
+/* The descriptor of the one TCP socket open (the session's), or -1. */
+static int session_socket(void)
+{
+	char link[64], target[64];
+	int fd, found = -1;
+
+	for (fd = 0; fd < 1024; fd++) {
+		ssize_t n;
+
+		snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof target - 1);
+		if (n > 0 && strncmp(target, "socket:", 7) == 0) {
+			assert_int_equal(found, -1);
+			found = fd;
+		}
+	}
+	return found;
+}
+
+/* A connection the server drops: libssh closes the socket as it fails,
+ * and the session's close must not close that number again -- by then
+ * another file may have it (here, one opened in its place: it stays
+ * open).  Before, it was closed twice.  No descriptor is left open. */
+static void test_a_dropped_connection_closes_its_socket_once(void **state)
+{
+	lua_State *L = server_state();
+	int before = open_fds(), sock, other;
+
+	(void)state;
+	watchdog(30);
+	run_lua(L,
+		"S = connect(30)\n"
+		"OUT = assert(S:exec({ 'sh', '-c', 'echo up; exec sleep 30' }))\n"
+		"assert(OUT:read())\n");
+	sock = session_socket();
+	assert_true(sock >= 0);
+	assert_int_equal(run_lua(L,
+		"os.execute('sh tests/support/sshd.sh drop ' .. DIR .. '/sshd')\n"
+		"local data, err\n"
+		"repeat data, err = OUT:read() until not data\n"
+		"return err"), 1);
+	assert_says(L, -1, "connection lost");
+	lua_pop(L, 1);
+	/* libssh closed it as the connection failed: another file takes it */
+	assert_int_equal(fcntl(sock, F_GETFD), -1);
+	other = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(other >= 0);
+	if (other != sock) { /* it has the lowest number free: most often */
+		assert_int_equal(dup2(other, sock), sock);
+		close(other);
+	}
+	run_lua(L, "OUT:close(); S:close(); OUT, S = nil, nil; collectgarbage()");
+	watchdog(0);
+	assert_int_not_equal(fcntl(sock, F_GETFD), -1);
+	assert_int_equal(open_fds(), before + 1);
+	close(sock);
+	assert_int_equal(open_fds(), before);
+	close_state(L, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -317,6 +442,8 @@ int main(void)
 	const struct CMUnitTest with_server[] = {
 		cmocka_unit_test(test_feed_to_a_frozen_server_is_dropped),
 		cmocka_unit_test(test_exec_from_a_frozen_server_is_dropped),
+		cmocka_unit_test(test_a_forked_child_cannot_use_the_session),
+		cmocka_unit_test(test_a_dropped_connection_closes_its_socket_once),
 	};
 	int failed = cmocka_run_group_tests(tests, NULL, NULL);
 
