@@ -128,9 +128,21 @@ static void chan_unlink(struct chan *c)
 	c->pprev = NULL;
 }
 
+/* A wait of chan_start failed: say for how long, at its deadline. */
+static int start_failed(struct session *ss, const char *what)
+{
+	if (ss->code && strcmp(ss->code, "timeout") == 0)
+		return sess_fail(ss, "timeout", "no answer from the SSH server "
+		                 "in %g s %s", ss->timeout, what);
+	return -1; /* ss->err says why */
+}
+
+/* Each answer awaited, the server's to the channel's opening and to the
+ * command, and the wrapper's pid, comes within connect_timeout. */
 int chan_start(struct chan *c, const char *cmd)
 {
 	struct session *ss = c->ss;
+	double deadline = vk_clock() + ss->timeout;
 	int rc;
 
 	if (ss->lost[0])
@@ -139,14 +151,14 @@ int chan_start(struct chan *c, const char *cmd)
 	if (c->ch == NULL)
 		return sess_fail(ss, "ssh", "%s", sess_error(ss));
 	ssh_set_channel_callbacks(c->ch, &c->cb);
-	RETRY(ss, 0, 1, rc, SSH_AGAIN, ssh_channel_open_session(c->ch));
+	RETRY(ss, deadline, 1, rc, SSH_AGAIN, ssh_channel_open_session(c->ch));
 	if (rc == SSH_OK)
-		RETRY(ss, 0, 1, rc, SSH_AGAIN, ssh_channel_request_exec(c->ch, cmd));
-	if (rc != SSH_OK) {
-		if (rc == SSH_AGAIN)
-			return -1; /* ss->err says why */
+		RETRY(ss, deadline, 1, rc, SSH_AGAIN,
+		      ssh_channel_request_exec(c->ch, cmd));
+	if (rc == SSH_AGAIN)
+		return start_failed(ss, "to open a channel and start a command");
+	if (rc != SSH_OK)
 		return sess_broken(ss) ? sess_lost(ss) : sess_fail(ss, "ssh", "%s", sess_error(ss));
-	}
 	/* started when its pid is known: from then on it can be stopped
 	 * (or when it has said something else, or ended, without it) */
 	while (c->pid == 0 && !c->closed) {
@@ -155,8 +167,8 @@ int chan_start(struct chan *c, const char *cmd)
 			return sess_lost(ss);
 		if (rc != 0 || c->pid != 0 || c->closed)
 			break; /* output, or its end, or what came with the poll */
-		if (sess_wait(ss, 0, 1) != 0)
-			return -1;
+		if (sess_wait(ss, deadline, 1) != 0)
+			return start_failed(ss, "for the command to start");
 	}
 	return 0;
 }

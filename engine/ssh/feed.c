@@ -19,6 +19,20 @@ struct feed {
 	int write_failed; /* the command or the connection stopped taking input */
 };
 
+/* Between writes, which need no wait while the server's window and the
+ * socket take them (and the input may come slowly): let libssh read what
+ * has come, the answer to a keepalive among it, and ask whether the
+ * server is still there (alive.c).  0, or -1 with ss->err. */
+static int still_there(struct chan *c)
+{
+	struct session *ss = c->ss;
+	int no_wait = 0;
+
+	if (ssh_channel_poll(c->ch, 0) == SSH_ERROR || sess_broken(ss))
+		return sess_lost(ss);
+	return alive_check(ss, vk_clock(), &no_wait) < 0 ? -1 : 0;
+}
+
 /* Write to the command's stdin: libssh takes as much as the channel's
  * window allows, and sends what the socket takes.  What it could not
  * send yet goes out before more is given to it, so that it holds at most
@@ -37,6 +51,12 @@ static int feed_write(void *ctx, const void *buf, size_t n, char *errbuf,
 		if (ss == NULL || c->ch == NULL) {
 			snprintf(errbuf, errlen, "%s: its SSH session was closed",
 			         c->name);
+			return -1;
+		}
+		if (still_there(c) != 0) {
+			f->write_failed = 1;
+			snprintf(errbuf, errlen, "%s on %s: %s", c->name, ss->label,
+			         ss->err);
 			return -1;
 		}
 		if (ssh_get_status(ss->ssh) & SSH_WRITE_PENDING) {

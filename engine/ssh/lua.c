@@ -127,7 +127,8 @@ static int connect_failed(lua_State *L, struct session *ss)
  *                   known_hosts=path|{paths}, connect_timeout=10,
  *                   keepalive=30, label= } -> session | fail, message, code
  * code: "connect", "timeout", "interrupted", "hostkey_unknown",
- * "hostkey_changed", "known_hosts", "auth", "ssh".
+ * "hostkey_changed", "hostkey_revoked", "hostkey_algorithm", "known_hosts",
+ * "auth", "ssh".
  */
 static int l_connect(lua_State *L)
 {

@@ -76,7 +76,7 @@ const char *sess_error(struct session *ss)
 
 int sess_broken(struct session *ss)
 {
-	return ss->ssh == NULL ||
+	return ss->ssh == NULL || ss->lost[0] != '\0' ||
 	       (ssh_get_status(ss->ssh) & (SSH_CLOSED | SSH_CLOSED_ERROR)) != 0;
 }
 
@@ -102,32 +102,26 @@ int sess_lost(struct session *ss)
 /*
  * Wait until the socket is ready for what libssh waits on: always
  * something to read, and room to write when it holds unsent data.
- * Keepalives (an ignored message: TCP_USER_TIMEOUT notices when it is
- * not even acknowledged) are sent from here once logged in, while
- * nothing else waits to go out.
+ * Keepalives are sent from here once logged in, and a server that
+ * answers none of them is dropped (alive.c).
  */
 int sess_wait(struct session *ss, double deadline, int interruptible)
 {
-	int pending = ssh_get_status(ss->ssh) & SSH_WRITE_PENDING;
 	struct pollfd p = {ss->fd, POLLIN, 0};
-	int timeout = 1000;
+	int timeout = 1000, alive;
 	double now = vk_clock();
 
 	if (interruptible && vk_stopping())
 		return sess_fail(ss, "interrupted", "interrupted");
 	if (sess_broken(ss))
 		return sess_lost(ss); /* nothing more will come */
-	if (pending)
+	alive = alive_check(ss, now, &timeout);
+	if (alive != 0)
+		return alive > 0 ? 0 : -1; /* libssh has something to read first */
+	if (sess_broken(ss))
+		return sess_lost(ss); /* sending the keepalive failed */
+	if (ssh_get_status(ss->ssh) & SSH_WRITE_PENDING)
 		p.events |= POLLOUT;
-	if (ss->keepalive > 0 && !pending) {
-		if (now >= ss->next_keepalive) {
-			if (ssh_send_ignore(ss->ssh, "") != SSH_OK)
-				return sess_lost(ss);
-			ss->next_keepalive = now + ss->keepalive;
-		}
-		if ((ss->next_keepalive - now) * 1000 < timeout)
-			timeout = (int)((ss->next_keepalive - now) * 1000) + 1;
-	}
 	if (deadline > 0) {
 		double left = deadline - now;
 
@@ -174,6 +168,7 @@ static int configure(struct session *ss, const char *user, const char *prefs)
 	    ssh_options_set(ss->ssh, SSH_OPTIONS_HMAC_S_C, MACS) != 0)
 		return -1;
 	ssh_set_blocking(ss->ssh, 0);
+	ssh_set_counters(ss->ssh, NULL, &ss->counted); /* alive.c */
 	ssh_session_set_disconnect_message(ss->ssh, "vakap is done");
 	return 0;
 }
@@ -198,9 +193,11 @@ int sess_establish(struct session *ss, const struct conn_opts *o,
 	RETRY(ss, deadline, 1, rc, SSH_AGAIN, ssh_connect(ss->ssh));
 	if (rc == SSH_AGAIN)
 		return sess_wrap(ss, "SSH handshake with");
-	if (rc != SSH_OK)
+	if (rc != SSH_OK && hostkey_refused(ss) == 0)
 		return sess_fail(ss, "ssh", "SSH handshake with %s failed: %s",
 		                 ss->label, sess_error(ss));
+	if (rc != SSH_OK)
+		return -1; /* hostkey_refused says why */
 	return hostkey_take(ss);
 }
 
@@ -214,9 +211,8 @@ int sess_open(struct session *ss, const struct conn_opts *o, lua_State *L,
 	    known_check(ss, o, &k) != 0 || known_verdict(ss, o, &k) != 0 ||
 	    login_keys(ss, o->user, L, files_idx, deadline) != 0)
 		return -1;
-	/* keepalives from now on (sess_wait) */
-	ss->keepalive = o->keepalive;
-	ss->next_keepalive = vk_clock() + o->keepalive;
+	ss->timeout = o->timeout;
+	alive_start(ss, o->keepalive); /* keepalives from now on (sess_wait) */
 	return 0;
 }
 

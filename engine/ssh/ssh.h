@@ -16,9 +16,12 @@
  * closes, as proc does for local commands.
  *
  * The session is non-blocking: every wait is a poll on its socket that
- * notices vk_interrupted, sends keepalives, and gives up at a deadline
- * while connecting.  libssh keeps what it has read and decrypted in its
- * own buffers, so a wait comes only after a call that found nothing
+ * notices vk_interrupted, and is bounded: connecting, the handshake and
+ * logging in by connect_timeout, opening a channel and starting a
+ * command on it by connect_timeout again, and every wait once logged in
+ * by the keepalives (alive.c): a server that answers none for three
+ * intervals is dropped.  libssh keeps what it has read and decrypted in
+ * its own buffers, so a wait comes only after a call that found nothing
  * there and let libssh read the socket.  Releasing is bounded too: each
  * step has a deadline, and is not interrupted.
  *
@@ -36,6 +39,8 @@
  *   session.c  the session: its failures, the wait on its socket,
  *              establishing, opening and releasing it
  *   connect.c  the TCP connection, within the deadline
+ *   alive.c    keepalives that need an answer, and the drop of a silent
+ *              server
  *   trust.c    host keys: fingerprints, known_hosts, the verdict
  *   login.c    logging in: the agent, then each clear key file
  *   agent.c    the one question vakap asks ssh-agent itself
@@ -51,6 +56,7 @@
 #define VAKAP_SSH_SSH_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <libssh/callbacks.h>
@@ -72,8 +78,14 @@ struct session {
 	int fd;              /* the TCP socket: see sess_release for its close */
 	int handed;          /* ssh_connect was given fd: libssh's socket has it */
 	pid_t owner;         /* the process that opened it: only it talks on it */
+	double timeout;      /* connect_timeout: the bound on an answer */
+	/* liveness (alive.c) */
 	int keepalive;       /* seconds between keepalives, 0: none */
+	struct ssh_counter_struct counted; /* packets libssh read and sent */
+	uint64_t heard_packets; /* counted.in_packets when last looked at */
 	double next_keepalive;
+	double asked;        /* when the first unanswered keepalive went, or 0 */
+	int asks;            /* keepalives sent since the server last spoke */
 	ssh_key hostkey;     /* the server's */
 	struct chan *chans;  /* channels open on it */
 	char addr[64];       /* the numeric address connected to, for libssh */
@@ -113,7 +125,7 @@ int sess_fail(struct session *ss, const char *code, const char *fmt, ...)
 int sess_wrap(struct session *ss, const char *what);
 /* libssh's message for the session's last error */
 const char *sess_error(struct session *ss);
-/* Whether the connection is gone: closed, or failed. */
+/* Whether the connection is gone: closed, failed, or dropped. */
 int sess_broken(struct session *ss);
 /* The connection failed: remember why, so that later commands say so
  * at once.  Returns -1 with ss->err set. */
@@ -148,6 +160,17 @@ void sess_release(struct session *ss);
 int connect_tcp(struct session *ss, const struct conn_opts *o,
                 double deadline);
 
+/* ---- alive.c ---- */
+
+/* Keepalives every keepalive seconds (0: none) from now on. */
+void alive_start(struct session *ss, int keepalive);
+/* Before a wait on the socket: note whether the server said anything,
+ * send a keepalive when one is due, and lower *timeout_ms to when the
+ * next is.  0 to wait; 1 when libssh has something to read first (wait
+ * no longer: try again); -1 when the server answered none of the last
+ * keepalives for three intervals: the connection is dropped (ss->lost). */
+int alive_check(struct session *ss, double now, int *timeout_ms);
+
 /* ---- trust.c ---- */
 
 enum { HOST_UNKNOWN, HOST_KNOWN, HOST_CHANGED };
@@ -157,6 +180,8 @@ struct known {
 	int status;
 	char file[512];        /* where the key (or the other key) is */
 	char old_fingerprint[64];
+	int revoked;           /* an @revoked line names the key */
+	char revoked_file[512];
 	unsigned held;         /* the keytypes the files hold for the host */
 	char types[256];       /* host key methods to prefer for it, in order */
 };
@@ -165,12 +190,18 @@ struct known {
  * for ss->name first.  0, or -1 with ss->err. */
 int known_prefs(struct session *ss, const struct conn_opts *o, char *prefs,
                 size_t len);
-/* Look the server's key up in the files.  0, or -1 with ss->err. */
+/* Look the server's key up in the files.  0, or -1 with ss->err: a
+ * file that cannot be read, or one that revokes the key (whatever the
+ * others say, and for ssh.scan too: a revoked key is never recorded). */
 int known_check(struct session *ss, const struct conn_opts *o,
                 struct known *k);
 /* 0 if k says the key is known; else -1, with why it is refused. */
 int known_verdict(struct session *ss, const struct conn_opts *o,
                   const struct known *k);
+/* After a failed handshake: when the server offered its host key only
+ * with signatures vakap does not take (ssh-rsa: RSA with SHA-1), -1 with
+ * ss->err saying so; else 0. */
+int hostkey_refused(struct session *ss);
 /* Take the server's host key: its type, fingerprint and base64 text.
  * 0, or -1 with ss->err. */
 int hostkey_take(struct session *ss);

@@ -95,7 +95,7 @@ static const struct keytype {
 	{"ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256"},
 	{"ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384"},
 	{"ecdsa-sha2-nistp521", "ecdsa-sha2-nistp521"},
-	{"ssh-rsa", "rsa-sha2-512,rsa-sha2-256,ssh-rsa"},
+	{"ssh-rsa", "rsa-sha2-512,rsa-sha2-256"}, /* never SHA-1: ssh-rsa */
 	{NULL, NULL},
 };
 
@@ -120,18 +120,86 @@ static void add_methods(char *out, size_t len, const char *list)
 	}
 }
 
+/* The key of a known_hosts line for ss->name (e), or NULL: another
+ * host's, or unreadable (libssh parses it: hashed names, patterns and
+ * [host]:port).  line is changed: tabs become spaces. */
+static struct ssh_knownhosts_entry *known_entry(struct session *ss,
+                                               char *line)
+{
+	struct ssh_knownhosts_entry *e = NULL;
+	char *tab;
+
+	while ((tab = strchr(line, '\t')) != NULL)
+		*tab = ' '; /* libssh splits at spaces only */
+	if (ssh_known_hosts_parse_line(ss->name, line, &e) != SSH_OK) {
+		ssh_knownhosts_entry_free(e);
+		return NULL;
+	}
+	return e;
+}
+
+/* What the entry e of the file path says of the server's key, into k. */
+static void known_note(struct session *ss, const char *path,
+                       const struct ssh_knownhosts_entry *e, struct known *k)
+{
+	const char *type = ssh_key_type_to_char(ssh_key_type(e->publickey));
+
+	if (type == NULL || strcmp(type, ss->keytype) != 0) {
+		/* another type, or one vakap does not know: says nothing */
+	} else if (ssh_key_cmp(e->publickey, ss->hostkey,
+	                       SSH_KEY_CMP_PUBLIC) == 0) {
+		if (k->status != HOST_KNOWN)
+			snprintf(k->file, sizeof k->file, "%s", path);
+		k->status = HOST_KNOWN;
+	} else if (k->status == HOST_UNKNOWN) {
+		k->status = HOST_CHANGED;
+		snprintf(k->file, sizeof k->file, "%s", path);
+		key_fingerprint(e->publickey, k->old_fingerprint,
+		                sizeof k->old_fingerprint);
+	}
+}
+
+/* The key types of the entry e, noted in k->held. */
+static void known_hold(const struct ssh_knownhosts_entry *e, struct known *k)
+{
+	const char *type = ssh_key_type_to_char(ssh_key_type(e->publickey));
+	unsigned i;
+
+	for (i = 0; type && keytypes[i].name; i++)
+		if (strcmp(keytypes[i].name, type) == 0)
+			k->held |= 1u << i;
+}
+
+/* An "@revoked" line (its text after the marker in rest) that names the
+ * server's key for ss->name: noted in k. */
+static void known_revoked(struct session *ss, const char *path, char *rest,
+                          struct known *k)
+{
+	struct ssh_knownhosts_entry *e = known_entry(ss, rest);
+
+	if (e && ssh_key_cmp(e->publickey, ss->hostkey,
+	                     SSH_KEY_CMP_PUBLIC) == 0 && !k->revoked) {
+		k->revoked = 1;
+		snprintf(k->revoked_file, sizeof k->revoked_file, "%s", path);
+	}
+	ssh_knownhosts_entry_free(e);
+}
+
 /*
  * Look the server's key (ss->hostkey, of type ss->keytype) up in one
  * known_hosts file: only entries for ss->name and of the same key type
  * count, the first other key of that type makes the host CHANGED (unless
- * a later file knows it).  probe_only: only note in k->held the key
- * types the file holds for ss->name.  Comments, marker lines
- * (@cert-authority, @revoked) and lines libssh cannot parse are passed
- * over.  0, or -1 when the file exists but cannot be read.
+ * a line or a later file knows it), and an "@revoked" line with the key
+ * revokes it whatever the other lines say.  probe_only: only note in
+ * k->held the key types the file holds for ss->name.  Comments, other
+ * marker lines (@cert-authority: vakap does not take host certificates)
+ * and lines libssh cannot parse are passed over.  0, or -1 when the file
+ * exists but cannot be read.
  */
 static int check_known_file(struct session *ss, const char *path,
                             struct known *k, int probe_only)
 {
+	static const char revoked[] = "@revoked";
 	FILE *f = fopen(path, "r");
 	char *line = NULL;
 	size_t cap = 0;
@@ -143,41 +211,22 @@ static int check_known_file(struct session *ss, const char *path,
 		return sess_fail(ss, "known_hosts", "cannot read %s: %s", path,
 		                 strerror(errno));
 	}
-	while (k->status != HOST_KNOWN && (len = getline(&line, &cap, f)) > 0) {
-		struct ssh_knownhosts_entry *e = NULL;
-		char *p = line + strspn(line, " \t"), *tab;
-		const char *type;
-		unsigned i;
+	while ((len = getline(&line, &cap, f)) > 0) {
+		struct ssh_knownhosts_entry *e;
+		char *p = line + strspn(line, " \t");
 
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
-		if (*p == '@' || *p == '#' || *p == '\0')
+		if (!probe_only && strncmp(p, revoked, sizeof revoked - 1) == 0 &&
+		    (p[sizeof revoked - 1] == ' ' || p[sizeof revoked - 1] == '\t'))
+			known_revoked(ss, path, p + sizeof revoked, k);
+		if (*p == '@' || *p == '#' || *p == '\0' ||
+		    (e = known_entry(ss, p)) == NULL)
 			continue;
-		while ((tab = strchr(p, '\t')) != NULL)
-			*tab = ' '; /* libssh splits at spaces only */
-		if (ssh_known_hosts_parse_line(ss->name, p, &e) != SSH_OK) {
-			ssh_knownhosts_entry_free(e);
-			continue; /* another host's, or unreadable */
-		}
-		type = ssh_key_type_to_char(ssh_key_type(e->publickey));
-		if (type == NULL) {
-			/* not a key type vakap knows */
-		} else if (probe_only) {
-			for (i = 0; keytypes[i].name; i++)
-				if (strcmp(keytypes[i].name, type) == 0)
-					k->held |= 1u << i;
-		} else if (strcmp(type, ss->keytype) != 0) {
-			/* another type: says nothing of this key */
-		} else if (ssh_key_cmp(e->publickey, ss->hostkey,
-		                       SSH_KEY_CMP_PUBLIC) == 0) {
-			k->status = HOST_KNOWN;
-			snprintf(k->file, sizeof k->file, "%s", path);
-		} else if (k->status == HOST_UNKNOWN) {
-			k->status = HOST_CHANGED;
-			snprintf(k->file, sizeof k->file, "%s", path);
-			key_fingerprint(e->publickey, k->old_fingerprint,
-			                sizeof k->old_fingerprint);
-		}
+		if (probe_only)
+			known_hold(e, k);
+		else
+			known_note(ss, path, e, k);
 		ssh_knownhosts_entry_free(e);
 	}
 	free(line);
@@ -197,7 +246,7 @@ static int check_known(struct session *ss, const struct conn_opts *o,
 
 	memset(k, 0, sizeof *k);
 	k->status = HOST_UNKNOWN;
-	for (i = 0; i < o->nfiles && k->status != HOST_KNOWN; i++)
+	for (i = 0; i < o->nfiles; i++)
 		if (check_known_file(ss, o->files[i], k, probe_only) != 0)
 			return -1;
 	for (i = 0; keytypes[i].name; i++)
@@ -224,7 +273,17 @@ int known_prefs(struct session *ss, const struct conn_opts *o, char *prefs,
 int known_check(struct session *ss, const struct conn_opts *o,
                 struct known *k)
 {
-	return check_known(ss, o, k, 0);
+	if (check_known(ss, o, k, 0) != 0)
+		return -1;
+	if (k->revoked)
+		return sess_fail(ss, "hostkey_revoked", "THE HOST KEY OF %s IS "
+		                 "REVOKED: %s offers %s %s, which %s marks "
+		                 "@revoked. vakap neither connects with a revoked "
+		                 "key nor records it: the host needs a new key "
+		                 "(check with its administrator)", ss->name,
+		                 ss->label, ss->keytype, ss->fingerprint,
+		                 k->revoked_file);
+	return 0;
 }
 
 /* The known_hosts files of o, for a message. */
@@ -260,6 +319,44 @@ int known_verdict(struct session *ss, const struct conn_opts *o,
 		                 ss->name, ss->label, ss->keytype, ss->fingerprint,
 		                 k->file, k->old_fingerprint, ss->name, k->file);
 	return 0;
+}
+
+/* Whether the comma-separated list holds name. */
+static int listed(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p;
+
+	for (p = list; *p; p += strcspn(p, ","), p += *p == ',')
+		if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
+int hostkey_refused(struct session *ss)
+{
+	static const char said[] = "server host key algo: server [";
+	const char *why = sess_error(ss), *p = strstr(why, said);
+	char offered[256];
+	size_t n;
+
+	if (p == NULL)
+		return 0; /* not that: libssh's message says what */
+	p += sizeof said - 1;
+	n = strcspn(p, "]");
+	snprintf(offered, sizeof offered, "%.*s", (int)n, p);
+	if (listed(offered, "ssh-rsa"))
+		return sess_fail(ss, "hostkey_algorithm", "SSH handshake with %s "
+		                 "failed: the server signs with its host key only as "
+		                 "%s; ssh-rsa is RSA with SHA-1 signatures, which "
+		                 "vakap refuses, as OpenSSH does since 8.8: it takes "
+		                 "an RSA host key with rsa-sha2-512 or rsa-sha2-256 "
+		                 "signatures (OpenSSH 7.2 and later), so check "
+		                 "HostKeyAlgorithms in the server's sshd_config",
+		                 ss->label, offered);
+	return sess_fail(ss, "hostkey_algorithm", "SSH handshake with %s failed: "
+	                 "the server offers its host key only as %s, none of "
+	                 "which vakap takes", ss->label, offered);
 }
 
 int hostkey_take(struct session *ss)

@@ -1,17 +1,21 @@
 #!/bin/bash
 # Sites on a host reached over SSH: a real sshd on 127.0.0.1 (as root),
 # HOME a temporary directory with its own ~/.ssh.  Host keys are refused
-# until recorded, and a changed one always; key files and ssh-agent log
-# in; backups are checked with zstd, tar and cmp alone; a failing remote
-# command fails its site only; a dropped connection or an interruption
-# leaves no manifest and stops the remote command.
+# until recorded, a changed or revoked one always, and an RSA key signed
+# only with SHA-1; key files and ssh-agent log in; backups are checked
+# with zstd, tar and cmp alone; a failing remote command fails its site
+# only; a dropped connection, a server that stops answering or an
+# interruption leaves no manifest, and an interruption stops the remote
+# command.
 . "$(dirname "$0")/lib.sh"
 
 SSHD=$ROOT/tests/support/sshd.sh
 S=$T/sshd
+RSA=$T/sshd-rsa
 AGENT_PID=
 cleanup() {
 	sh "$SSHD" stop "$S"
+	sh "$SSHD" stop "$RSA"
 	[ -n "$AGENT_PID" ] && kill "$AGENT_PID" 2>/dev/null
 	rm -rf "$T"
 }
@@ -87,6 +91,10 @@ site "slow" {
 site "slower" {
   host = "web",
   command { run = { "sh", "-c", "head -c 3000000 /dev/urandom; exec sleep $NAP" } },
+}
+site "ticking" {
+  host = "web",
+  command { run = { "timeout", "60", "sh", "-c", "while :; do echo tick; sleep 0.1; done" } },
 }
 site "roundtrip" {
   host = "web",
@@ -241,6 +249,39 @@ check "no manifest for the interrupted backup" test -z "$(find "$B/slower" -type
 sleep 0.3
 check "the remote command was stopped" test -z "$(pgrep -f "sleep $NAP")"
 
+# ---- a server that stops answering (its sshd stopped: the kernel still
+# acknowledges) is dropped after three keepalives without an answer
+cp "$T/cfg/vakap.lua" "$T/vakap.lua.saved"
+printf 'ssh = { keepalive = 1 }\n' >> "$T/cfg/vakap.lua"
+(cd "$T/cfg" && exec "$VAKAP" backup ticking > "$T/out" 2> "$T/err") &
+pid=$!
+for _ in $(seq 1 100); do
+	[ -n "$(find "$B/ticking" -name '.tmp-*' 2>/dev/null)" ] && break
+	sleep 0.1
+done
+check "the ticking backup is in flight" test -n "$(find "$B/ticking" -name '.tmp-*' 2>/dev/null)"
+check "sshd serves it" test -n "$(sh "$SSHD" sessions "$S")"
+sh "$SSHD" freeze "$S"
+start=$(date +%s%N)
+if timeout 15 tail --pid=$pid -f /dev/null; then
+	RC=0
+	wait $pid || RC=$?
+else
+	RC=timeout
+	kill -KILL $pid
+	wait $pid
+fi
+ms=$((($(date +%s%N) - start) / 1000000))
+echo "# vakap ended ${ms} ms after sshd was stopped"
+sh "$SSHD" thaw "$S"
+check "the site fails when its server stops answering" test "$RC" = 1
+check "within 15 s (keepalive = 1)" test "$ms" -lt 15000
+contains "the failure says the server did not answer, for how long, and that the connection was dropped" \
+	"timeout on web: no answer from the SSH server for 3 s (3 keepalives); connection dropped" "$(cat "$T/out")"
+check "no manifest and no data for the backup of the frozen server" \
+	test -z "$(find "$B/ticking" -type f -not -path '*/_ops/*' 2>/dev/null)"
+cp "$T/vakap.lua.saved" "$T/cfg/vakap.lua"
+
 # ---- a changed host key is refused, and never replaced
 cp "$KH" "$T/kh.before"
 sh "$SSHD" stop "$S"
@@ -259,5 +300,58 @@ contains "the error names the host" "root@127.0.0.1:$port" "$OUT"
 contains "the error shows the new fingerprint" "$newfp" "$OUT"
 contains "the error shows the known fingerprint" "$hostfp" "$OUT"
 check "known_hosts is unchanged" cmp "$KH" "$T/kh.before"
+
+# ---- a revoked host key is refused even where known_hosts also has it,
+# and never recorded
+cp "$KH" "$T/kh.saved"
+newkey=$(cut -d' ' -f1,2 "$S/hostkey.pub")
+printf '[127.0.0.1]:%s %s\n@revoked * %s\n' "$port" "$newkey" "$newkey" > "$KH"
+manifests() { find "$B/direct" -name '*.json' -not -path '*/_ops/*' | wc -l; }
+stored=$(manifests)
+run backup direct
+expect_code "a revoked host key fails the site" 1
+contains "the refusal says the key is revoked, and where" "IS REVOKED: root@127.0.0.1:$port offers ssh-ed25519 $newfp, which $KH marks @revoked" "$OUT"
+check "nothing is stored for the revoked host" test "$(manifests)" = "$stored"
+printf '@revoked * %s\n' "$newkey" > "$KH"
+cp "$KH" "$T/kh.before"
+run hostkeys --accept-new direct
+expect_code "hostkeys --accept-new refuses a revoked key" 1
+contains "the error says the key is revoked, with its fingerprint" "IS REVOKED: root@127.0.0.1:$port offers ssh-ed25519 $newfp" "$OUT"
+check "known_hosts is unchanged" cmp "$KH" "$T/kh.before"
+cp "$T/kh.saved" "$KH"
+
+# ---- an RSA host key: taken with SHA-2 signatures, refused with SHA-1 only
+if ! rsaport=$(SSHD_KEYTYPE=rsa sh "$SSHD" start "$RSA" 2>&1); then not_ok "sshd starts with an RSA key" "$rsaport"; fi
+cp "$HOME/.ssh/id_ed25519.pub" "$RSA/authorized_keys"
+cat > "$T/cfg/sites.d/rsa.lua" <<LUA
+site "rsa" {
+  host = "root@127.0.0.1:$rsaport",
+  command { run = { "echo", "over rsa-sha2" }, ext = "txt" },
+}
+LUA
+rsassh() {
+	ssh -F /dev/null -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$KH" -o BatchMode=yes \
+		-i "$HOME/.ssh/id_ed25519" -p "$rsaport" "$@" root@127.0.0.1 true
+}
+fails() { ! "$@" 2>/dev/null; }
+run hostkeys --accept-new rsa
+expect_code "hostkeys --accept-new records an RSA key" 0
+check "known_hosts has it as ssh-rsa" grep -q "^\[127.0.0.1\]:$rsaport ssh-rsa " "$KH"
+check "OpenSSH takes it with rsa-sha2-512" rsassh -o HostKeyAlgorithms=rsa-sha2-512
+run backup rsa
+expect_code "a backup over an RSA host key signed with SHA-2 works" 0
+check "what it stored is the command's output" test "$(zstd -qdc "$B"/rsa/command/*.txt.zst)" = "over rsa-sha2"
+sh "$SSHD" stop "$RSA"
+if ! out=$(SSHD_OPTIONS='HostKeyAlgorithms ssh-rsa' sh "$SSHD" start "$RSA" 2>&1); then
+	not_ok "sshd restarts offering ssh-rsa (SHA-1) only" "$out"
+fi
+check "OpenSSH connects with ssh-rsa" rsassh -o HostKeyAlgorithms=ssh-rsa
+check "OpenSSH finds no rsa-sha2-512 there" fails rsassh -o HostKeyAlgorithms=rsa-sha2-512
+run backup rsa
+expect_code "an RSA host key signed with SHA-1 only fails the site" 1
+contains "the refusal names the algorithm and why" \
+	"the server signs with its host key only as ssh-rsa; ssh-rsa is RSA with SHA-1 signatures, which vakap refuses" "$OUT"
+contains "it says what vakap takes" "rsa-sha2-512 or rsa-sha2-256" "$OUT"
+sh "$SSHD" stop "$RSA"
 
 finish
