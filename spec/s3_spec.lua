@@ -51,6 +51,10 @@ end
 
 local read_file = tmpdir.read
 
+local function md5_hex(s)
+	return (assert(sh("printf %s " .. quote(s) .. " | md5sum")):match("^%x+"))
+end
+
 describe("vakap.s3 against moto", function()
 	local dir, auth, open, proxy
 
@@ -314,6 +318,104 @@ describe("vakap.s3 against moto", function()
 			assert.is_true(c:stats().retries >= 6, "retries: " .. c:stats().retries)
 			assert.same({ sha256 = hash.sha256_hex(data), size = #data }, s3tool(open, "sha", "flaky/big"))
 			assert.same({ sha256 = hash.sha256_hex("one"), size = 3 }, s3tool(open, "sha", "flaky/single"))
+		end)
+
+		-- "lose": the server stores the object, its answer never arrives.
+		-- The request goes out again (ours after a fresh connection, or
+		-- curl's own on a reused one) and meets the object it made.
+		local function head_put(c)
+			local by = c:stats().by_op
+			return { HEAD = by.HEAD, ABORT = by.ABORT }
+		end
+
+		it("resolves a PUT whose answer was lost by a HEAD: the object there is the one written", function()
+			local c <close> = client(proxy)
+			faults({ { method = "PUT", match = "lost/small", fault = "lose", times = 1 } })
+			local data = random_bytes(100000)
+			local r = assert(c:put("lost/small", stream.string(data), { if_none_match = true }))
+			assert.same({ 100000, 1 }, { r.size, r.parts })
+			assert.same({ "PUT lose" }, injected())
+			assert.same({ HEAD = 1, ABORT = 0 }, head_put(c))
+			assert.same({ 2, 1 }, { c:stats().by_op.PUT, c:stats().retries }) -- a fresh connection: ours
+			assert.same({ sha256 = hash.sha256_hex(data), size = 100000 }, s3tool(open, "sha", "lost/small"))
+		end)
+
+		it("resolves a put_string whose answer was lost, curl sending it again on its own", function()
+			local c <close> = client(proxy)
+			assert(c:put_string("lost/warm", "a connection curl reuses"))
+			faults({ { method = "PUT", match = "lost/record", fault = "lose", times = 1 } })
+			local r = assert(c:put_string("lost/record", '{"a": 1}', { if_none_match = true }))
+			assert.same({ 8, 1 }, { r.size, r.parts })
+			assert.same({ "PUT lose" }, injected())
+			assert.same({ HEAD = 1, ABORT = 0 }, head_put(c))
+			assert.same({ 2, 0 }, { c:stats().by_op.PUT, c:stats().retries }) -- curl's, unseen
+			assert.same({ sha256 = hash.sha256_hex('{"a": 1}'), size = 8 }, s3tool(open, "sha", "lost/record"))
+		end)
+
+		it("resolves a multipart upload whose Complete answer was lost and whose upload is gone", function()
+			local c <close> = client(proxy)
+			-- moto completes the same upload twice; S3 may say NoSuchUpload
+			faults({
+				{ method = "POST", match = "uploadId", fault = "lose", times = 1 },
+				{ method = "POST", match = "uploadId", fault = "nosuchupload", times = 1 },
+			})
+			local data = random_bytes(11 * MIB + 17)
+			local r = assert(c:put("lost/big", stream.string(data), { if_none_match = true }))
+			assert.same({ #data, 3 }, { r.size, r.parts })
+			assert.matches("^%x+%-3$", r.etag)
+			assert.same({ "POST lose", "POST nosuchupload" }, injected())
+			assert.same({ HEAD = 1, ABORT = 0 }, head_put(c))
+			assert.same({ sha256 = hash.sha256_hex(data), size = #data }, s3tool(open, "sha", "lost/big"))
+			assert.equal(r.etag, assert(c:head("lost/big")).etag)
+		end)
+
+		it("re-sends a part whose answer was lost: no HEAD needed", function()
+			local c <close> = client(proxy)
+			faults({ { method = "PUT", match = "partNumber=2&", fault = "lose", times = 1 } })
+			local data = random_bytes(11 * MIB)
+			assert(c:put("lost/part", stream.string(data), { if_none_match = true }))
+			assert.same({ "PUT lose" }, injected())
+			assert.same({ HEAD = 0, ABORT = 0 }, head_put(c))
+			assert.same({ sha256 = hash.sha256_hex(data), size = #data }, s3tool(open, "sha", "lost/part"))
+		end)
+
+		it("fails a write whose answer was lost when another writer replaced the object meanwhile", function()
+			local c <close> = client(proxy)
+			faults({ { method = "PUT", match = "lost/theirs", fault = "lose", times = 1, overwrite = "theirs" } })
+			local ok, err = c:put_string("lost/theirs", "mine", { if_none_match = true })
+			assert.same({ nil, "s3: PUT s3://vakap-test/lost/theirs: an object already exists at "
+				.. "s3://vakap-test/lost/theirs and is not the one written (6 bytes, ETag "
+				.. md5_hex("theirs") .. "; written: 4 bytes, ETag " .. md5_hex("mine") .. ")" }, { ok, err })
+			faults({ { method = "POST", match = "uploadId", fault = "lose", times = 1, overwrite = "theirs too" } })
+			ok, err = c:put("lost/theirs-big", stream.string(random_bytes(11 * MIB)), { if_none_match = true })
+			assert.is_nil(ok)
+			assert.matches("^s3: PUT s3://vakap%-test/lost/theirs%-big: an object already exists at "
+				.. "s3://vakap%-test/lost/theirs%-big and is not the one written %(10 bytes, ETag %x+; written: "
+				.. 11 * MIB .. " bytes, ETag %x+%-3%)$", err)
+			assert.same({ HEAD = 2, ABORT = 1 }, head_put(c))
+			-- theirs are kept: nothing is deleted
+			assert.same({ sha256 = hash.sha256_hex("theirs"), size = 6 }, s3tool(open, "sha", "lost/theirs"))
+			assert.same({ sha256 = hash.sha256_hex("theirs too"), size = 10 }, s3tool(open, "sha", "lost/theirs-big"))
+			assert.same({}, s3tool(open, "uploads", "lost/"))
+		end)
+
+		it("fails a write sent again that meets an object there before it; a first 412 is as it was", function()
+			local c <close> = client(proxy)
+			s3tool(open, "put", "lost/before", write_file(dir .. "/before", "before"))
+			-- the first attempt is reset before the server acts: the second meets the object
+			faults({ { method = "PUT", match = "lost/before", fault = "reset", times = 1 } })
+			local ok, err = c:put_string("lost/before", "after", { if_none_match = true })
+			assert.is_nil(ok)
+			assert.matches("^s3: PUT s3://vakap%-test/lost/before: an object already exists at "
+				.. "s3://vakap%-test/lost/before and is not the one written %(6 bytes, ETag %x+; written: "
+				.. "5 bytes, ETag %x+%)$", err)
+			assert.same({ HEAD = 1, ABORT = 0 }, head_put(c))
+			faults({})
+			ok, err = c:put_string("lost/before", "after", { if_none_match = true })
+			assert.same({ nil, "s3: PUT s3://vakap-test/lost/before: 412 PreconditionFailed: "
+				.. "At least one of the pre-conditions you specified did not hold" }, { ok, err })
+			assert.same({ HEAD = 1, ABORT = 0 }, head_put(c))
+			assert.same({ sha256 = hash.sha256_hex("before"), size = 6 }, s3tool(open, "sha", "lost/before"))
 		end)
 
 		it("aborts the upload when a part never gets through: no object, no upload left", function()

@@ -262,6 +262,18 @@ static int on_seek(void *ud, curl_off_t offset, int origin)
 	return CURL_SEEKFUNC_OK;
 }
 
+/* Just before the request goes out on a connection: each time, curl's own
+ * resend of a request on a reused connection that died too. */
+static int on_prereq(void *ud, char *remote_ip, char *local_ip,
+                     int remote_port, int local_port)
+{
+	struct http_call *k = ud;
+
+	(void)remote_ip, (void)local_ip, (void)remote_port, (void)local_port;
+	k->sent++;
+	return CURL_PREREQFUNC_OK;
+}
+
 static void xfer_start(struct http_xfer *x, long stall, int cleanup)
 {
 	memset(x, 0, sizeof *x);
@@ -385,6 +397,8 @@ static void describe_answer(struct http_call *k, long status, char *err,
 		msg = xml_get(&d, "/Error/Message");
 	}
 	*transient = http_transient(CURLE_OK, 0, status, code);
+	if (code)
+		msgf(k->rs.code, sizeof k->rs.code, "%s", code);
 	if (code && strcmp(code, "RequestTimeTooSkewed") == 0)
 		describe_skew(k, &d, status, err, errlen);
 	else if (status == 404 &&
@@ -555,6 +569,8 @@ static void options(struct http_call *k, CURL *e)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, k);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, k);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, k);
 	method_options(k, e);
 }
 
@@ -563,7 +579,7 @@ static void answer_reset(struct http_call *k)
 {
 	vk_buf_free(&k->rs.body);
 	k->rs.status = 0;
-	k->rs.etag[0] = k->rs.last_modified[0] = '\0';
+	k->rs.etag[0] = k->rs.last_modified[0] = k->rs.code[0] = '\0';
 	k->rs.length = -1;
 	k->rs.too_large = 0;
 	k->status = 0;
@@ -768,6 +784,7 @@ int http_request(struct http_client *hc, const struct http_request *rq,
 	if (rc == 0)
 		rc = http_drive(&k, NULL, err, errlen);
 	http_stop(&k);
+	k.rs.sent = k.sent;
 	*rs = k.rs; /* the answer is the caller's */
 	memset(&k.rs, 0, sizeof k.rs);
 	http_call_free(&k);

@@ -11,6 +11,10 @@
  * its end at once; a streaming one (s3/download.c) is driven a little at
  * a time by its reader, and adds to the loop through hooks.
  *
+ * How many times a request went out is counted, curl's own resends on a
+ * reused connection that died too (they are not attempts of the loop): a
+ * write sent more than once may meet itself, and its caller must know.
+ *
  * Connections belong to the process that made them (http_conn's owner):
  * in a forked worker, a client makes new ones at its next attempt and
  * keeps the parent's aside untouched, neither used (the parent's
@@ -102,12 +106,16 @@ struct http_response {
 	long long length;      /* Content-Length, -1 unknown */
 	char last_modified[64];
 	int too_large;
+	char code[64];         /* an error answer's AWS code ("NoSuchUpload") */
+	int sent;              /* how many times the request went out: curl's
+	                        * own resends on a reused connection count */
 };
 
 void http_response_free(struct http_response *rs);
 
 /* Send a request, retrying what is transient.  0 with the answer in rs,
- * or -1 with a message in err; free rs either way. */
+ * or -1 with a message in err and what is known of the last answer in rs
+ * (its status, its code); rs->sent either way.  Free rs either way. */
 int http_request(struct http_client *hc, const struct http_request *rq,
                  struct http_response *rs, char *err, size_t errlen);
 
@@ -169,6 +177,7 @@ struct http_call {
 	const struct http_hooks *hooks;
 	void *ctx;               /* the hooks' */
 	int attempts, limit;     /* made, and allowed */
+	int sent;                /* requests that went out, curl's resends too */
 	int running, done, paused;
 	int headers_done, headers_done_now;
 	long status;             /* of the current answer's headers, 0 before */

@@ -167,6 +167,15 @@ void s3_sha256_hex(const void *data, size_t len, char hex[65])
 	vk_hex(hex, md, 32);
 }
 
+void s3_md5_hex(const void *data, size_t len, char hex[33])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	EVP_Digest(data, len, md, &n, EVP_md5(), NULL);
+	vk_hex(hex, md, 16);
+}
+
 void s3_md5_base64(const void *data, size_t len, char b64[25])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];

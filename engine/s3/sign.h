@@ -24,9 +24,10 @@ int s3_uri_encode(struct vk_buf *out, const char *s, size_t len, int keep_slash)
  * '&'.  A '+' is a plus sign, not a space. */
 int s3_canonical_query(struct vk_buf *out, const char *query);
 
-/* Hex digests (65 bytes with the NUL) and the base64 MD5 S3's Content-MD5
- * wants (25 bytes with the NUL). */
+/* Hex digests (65 and 33 bytes with the NUL) and the base64 MD5 S3's
+ * Content-MD5 wants (25 bytes with the NUL). */
 void s3_sha256_hex(const void *data, size_t len, char hex[65]);
+void s3_md5_hex(const void *data, size_t len, char hex[33]);
 void s3_md5_base64(const void *data, size_t len, char b64[25]);
 
 struct s3_header {

@@ -7,6 +7,14 @@
  * stream fails, a part cannot be stored, or the run is interrupted, the
  * upload is aborted: nothing is left behind.
  *
+ * A write whose answer was lost may meet itself when it is sent again:
+ * its own If-None-Match fails (412), or its CompleteMultipartUpload finds
+ * the upload completed (404 NoSuchUpload).  Then the storage is asked what
+ * it holds (resolve): a HEAD of the key, whose size and ETag are compared
+ * with the write's (the MD5 of the body; of a multipart upload, the MD5
+ * of its parts' MD5s, "-" and their count).  The same, the write
+ * succeeded; not, it failed.  Nothing is deleted on the way.
+ *
  * It owns the part buffer, the upload id and the ETags of the parts
  * stored, for the length of one call.
  */
@@ -14,6 +22,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "s3/s3.h"
 #include "stream.h"
@@ -213,6 +222,106 @@ static int upload_write(void *ctx, const void *data, size_t n, char *errbuf,
 	return 0;
 }
 
+/* ---- a write whose answer was lost ---- */
+
+/* A write that went out more than once (its answer lost) and met itself,
+ * maybe: its If-None-Match failed, or its Complete (when complete) found
+ * the upload gone. */
+static int met_itself(const struct upload *u, const struct http_response *rs,
+                      int complete)
+{
+	if (rs->sent < 2)
+		return 0;
+	if (rs->status == 412)
+		return u->if_none_match;
+	return complete && rs->status == 404 &&
+	       strcmp(rs->code, "NoSuchUpload") == 0;
+}
+
+/* Whether the write made the object at the key, asked of the storage: 0
+ * when the object there has this write's size and ETag; else -1 with the
+ * message in u->err (a failed HEAD's added to the write's own). */
+static int resolve(struct upload *u, uint64_t size, const char *etag)
+{
+	struct http_request rq = {0};
+	struct http_response rs;
+	char what[S3_WHAT_LEN], err[S3_ERR_LEN];
+	size_t l = strlen(u->err);
+	int rc;
+
+	s3_what(u->c, "HEAD", u->key, what, sizeof what);
+	rq.method = "HEAD";
+	rq.what = what;
+	rc = s3_send(u->c, OP_HEAD, u->key, &rq, &rs, err, sizeof err);
+	if (rc != 0) {
+		msgf(u->err + l, sizeof u->err - l, "; and then %s", err);
+	} else if (rs.length >= 0 && (uint64_t)rs.length == size &&
+	           etag[0] != '\0' && strcasecmp(rs.etag, etag) == 0) {
+		memcpy(u->etag, rs.etag, sizeof u->etag);
+	} else {
+		msgf(u->err, sizeof u->err, "s3: %s: an object already exists "
+		     "at s3://%s/%s and is not the one written (%lld bytes, "
+		     "ETag %s; written: %llu bytes, ETag %s)", u->what,
+		     u->c->bucket, u->key, rs.length, rs.etag,
+		     (unsigned long long)size, etag[0] ? etag : "unknown");
+		rc = -1;
+	}
+	http_response_free(&rs);
+	return rc;
+}
+
+static int hex_digit(int ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* The 16 bytes of an MD5 from its hex (a part's ETag); 0, or -1 when it
+ * is not one (SSE-KMS makes other ETags). */
+static int md5_of_etag(const char *etag, unsigned char md[16])
+{
+	int i, hi, lo;
+
+	if (strlen(etag) != 32)
+		return -1;
+	for (i = 0; i < 16; i++) {
+		hi = hex_digit(etag[2 * i]);
+		lo = hex_digit(etag[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		md[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* The ETag S3 gives the object the parts make: the MD5 of their MD5s,
+ * "-" and their count; "" when it cannot be told. */
+static void multipart_etag(const struct upload *u, char *out, size_t len)
+{
+	unsigned char *md = malloc((size_t)u->nparts * 16 + 1);
+	char hex[33];
+	int i;
+
+	out[0] = '\0';
+	if (md == NULL)
+		return;
+	for (i = 0; i < u->nparts; i++)
+		if (md5_of_etag(u->etags[i], md + 16 * i) != 0) {
+			free(md);
+			return;
+		}
+	s3_md5_hex(md, (size_t)u->nparts * 16, hex);
+	msgf(out, len, "%s-%d", hex, u->nparts);
+	free(md);
+}
+
+/* ---- finishing ---- */
+
 /* The body of CompleteMultipartUpload: every part and its ETag. */
 static int complete_body(struct upload *u, struct vk_buf *body)
 {
@@ -229,14 +338,35 @@ static int complete_body(struct upload *u, struct vk_buf *body)
 	return vk_buf_adds(body, "</CompleteMultipartUpload>");
 }
 
+/* The ETag in the answer of a Complete, into u->etag. */
+static int completed(struct upload *u, const struct http_response *rs,
+                     const char *what)
+{
+	struct xml_doc d;
+	char path[100];
+	const char *etag;
+
+	if (xml_parse(rs->body.p, rs->body.len, &d) != 0) {
+		msgf(u->err, sizeof u->err, "s3: %s: the answer is not XML",
+		     what);
+		return -1;
+	}
+	/* any root: moto says CompleteMultipartUploadResponse */
+	msgf(path, sizeof path, "/%s/ETag", d.root);
+	etag = xml_get(&d, path);
+	if (etag)
+		http_etag(u->etag, sizeof u->etag, etag, strlen(etag));
+	xml_free(&d);
+	return 0;
+}
+
 static int complete(struct upload *u)
 {
 	struct http_request rq = {0};
+	struct http_response rs;
 	struct vk_buf body = {0}, q = {0};
-	struct xml_doc d;
-	char what[S3_WHAT_LEN], path[100];
-	const char *etag;
-	int rc = -1;
+	char what[S3_WHAT_LEN], etag[128];
+	int rc;
 
 	if (complete_body(u, &body) != 0 || upload_id_param(u, &q) != 0) {
 		vk_buf_free(&body);
@@ -254,16 +384,15 @@ static int complete(struct upload *u)
 	http_header(&rq, "If-None-Match", u->if_none_match ? "*" : NULL);
 	rq.error_in_200 = 1;
 	rq.what = what;
-	/* any root: moto says CompleteMultipartUploadResponse */
-	if (s3_send_xml(u->c, OP_COMPLETE, u->key, &rq, NULL, &d, u->err,
-	                sizeof u->err) == 0) {
-		msgf(path, sizeof path, "/%s/ETag", d.root);
-		etag = xml_get(&d, path);
-		if (etag)
-			http_etag(u->etag, sizeof u->etag, etag, strlen(etag));
-		xml_free(&d);
-		rc = 0;
+	rc = s3_send(u->c, OP_COMPLETE, u->key, &rq, &rs, u->err,
+	             sizeof u->err);
+	if (rc == 0) {
+		rc = completed(u, &rs, what);
+	} else if (met_itself(u, &rs, 1)) {
+		multipart_etag(u, etag, sizeof etag);
+		rc = resolve(u, u->total, etag);
 	}
+	http_response_free(&rs);
 	vk_buf_free(&body);
 	vk_buf_free(&q);
 	return rc;
@@ -303,6 +432,7 @@ static int single_put(struct upload *u, const char *data, size_t len)
 {
 	struct http_request rq = {0};
 	struct http_response rs;
+	char md5[33];
 	int rc;
 
 	rq.method = "PUT";
@@ -312,8 +442,12 @@ static int single_put(struct upload *u, const char *data, size_t len)
 	object_headers(u, &rq);
 	rq.what = u->what;
 	rc = s3_send(u->c, OP_PUT, u->key, &rq, &rs, u->err, sizeof u->err);
-	if (rc == 0)
+	if (rc == 0) {
 		memcpy(u->etag, rs.etag, sizeof u->etag);
+	} else if (met_itself(u, &rs, 0)) {
+		s3_md5_hex(data, len, md5);
+		rc = resolve(u, len, md5);
+	}
 	http_response_free(&rs);
 	return rc;
 }

@@ -10,8 +10,8 @@ stalls a transfer midway; every other request is forwarded as it came.
   faultproxy.py stop DIR             stop it
   faultproxy.py serve DIR UPSTREAM   run in the foreground
 
-The schedule is DIR/rules.json, read again whenever it changes (which
-resets the counts): a list of rules, the first that matches a request
+The schedule is DIR/rules.json, read again whenever it changes, its
+text or its mtime (which resets the counts): a list of rules, the first that matches a request
 and has times left applies to it.
 
   {"method": "PUT",            -- optional: the request's method
@@ -19,10 +19,14 @@ and has times left applies to it.
    "fault": "503",             -- what to do, below
    "times": 2,                 -- how many requests (-1: all of them)
    "after": 1000000,           -- cut/stall: bytes let through first
-   "seconds": 30}              -- stall: how long to hold still
+   "seconds": 30,              -- stall: how long to hold still
+   "overwrite": "other"}       -- lose: then another writer PUTs these
+                               -- bytes at the request's key
 
 faults: "500", "503", "slowdown" (503 SlowDown), "skew" (403
 RequestTimeTooSkewed), "error200" (200 with an InternalError body),
+"nosuchupload" (404 NoSuchUpload: what S3 may answer a Complete sent
+again after the first completed the upload),
 "reset" (read the request, then reset the connection), "reset-upload"
 (reset after half the request body), "stall-upload" (stop reading the
 request body halfway), "lose" (forward the request, let the server act
@@ -53,28 +57,30 @@ S3_ERRORS = {
     "503": (503, "ServiceUnavailable", "Please reduce your request rate."),
     "slowdown": (503, "SlowDown", "Please reduce your request rate."),
     "error200": (200, "InternalError", "We encountered an internal error."),
+    "nosuchupload": (404, "NoSuchUpload", "The specified upload does not "
+                     "exist."),
 }
 
 
 class Schedule:
     def __init__(self, path):
         self.path = path
-        self.mtime = None
+        self.text = None
         self.rules = []
         self.lock = threading.Lock()
 
     def pick(self, method, target):
         with self.lock:
+            # its text too: two writes within a tick of the file system's
+            # clock have the same mtime
             try:
-                mtime = os.stat(self.path).st_mtime_ns
+                with open(self.path) as f:
+                    text = (os.fstat(f.fileno()).st_mtime_ns, f.read())
             except FileNotFoundError:
-                mtime = None
-            if mtime != self.mtime:
-                self.mtime = mtime
-                self.rules = []
-                if mtime is not None:
-                    with open(self.path) as f:
-                        self.rules = json.load(f)
+                text = None
+            if text != self.text:
+                self.text = text
+                self.rules = json.loads(text[1]) if text else []
             for r in self.rules:
                 if r.get("times", 1) == 0:
                     continue
@@ -96,6 +102,22 @@ def reset(sock):
         sock.close()
     except OSError:
         pass
+
+
+def overwrite(up, target, data):
+    """Another writer: PUT data at the key of target (its path), with a
+    made-up signature (for a server that checks none; moto refuses an
+    anonymous overwrite)."""
+    conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
+    try:
+        conn.request("PUT", target.split("?", 1)[0], data.encode(), {
+            "Content-Type": "application/octet-stream",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=other/20260101/"
+                             "us-east-1/s3/aws4_request, SignedHeaders=host, "
+                             "Signature=00"})
+        conn.getresponse().read()
+    finally:
+        conn.close()
 
 
 def error_xml(code, message, extra=""):
@@ -171,7 +193,8 @@ class Handler(socketserver.BaseRequestHandler):
             return False
         if fault in S3_ERRORS:
             status, code, message = S3_ERRORS[fault]
-            reason = {200: "OK", 500: "Internal Server Error",
+            reason = {200: "OK", 404: "Not Found",
+                      500: "Internal Server Error",
                       503: "Service Unavailable"}[status]
             self.respond(status, reason, error_xml(code, message))
             return True
@@ -201,6 +224,8 @@ class Handler(socketserver.BaseRequestHandler):
             resp = conn.getresponse()
             if rule and rule["fault"] == "lose":
                 resp.read()
+                if "overwrite" in rule:
+                    overwrite(up, target, rule["overwrite"])
                 reset(self.request)
                 return False
             rheaders = [(k, v) for k, v in resp.getheaders()

@@ -233,6 +233,43 @@ static void test_failures_abort(void **state)
 	done(L, top);
 }
 
+/* A write whose answer was lost (the proxy's "lose": the server acted,
+ * the answer never came) meets itself when sent again; a HEAD resolves
+ * it: the object there is the one written (one PUT; a Complete whose
+ * upload is gone), or another writer's, which is kept and reported. */
+static void test_lost_answers(void **state)
+{
+	lua_State *L = s3_state();
+	int top = lua_gettop(L);
+
+	(void)state;
+	run_lua(L,
+		"local c <close> = client(PROXY)\n"
+		"faults('[{\"method\":\"PUT\",\"match\":\"l/small\",\"fault\":"
+		"\"lose\",\"times\":1}]')\n"
+		"assert(c:put_string('l/small', 'small', { if_none_match = true }))\n"
+		"assert(assert(c:get('l/small')):readall() == 'small')\n"
+		"faults('[{\"method\":\"POST\",\"match\":\"uploadId\",\"fault\":"
+		"\"lose\",\"times\":1},{\"method\":\"POST\",\"match\":\"uploadId\","
+		"\"fault\":\"nosuchupload\",\"times\":1}]')\n"
+		"local r = assert(c:put('l/big', stream.string(DATA),\n"
+		"  { if_none_match = true }))\n"
+		"assert(r.parts == 3 and c:head('l/big').etag == r.etag, r.etag)\n"
+		"local s = assert(c:get('l/big'))\n"
+		"assert(s:readall(64 * 1024 * 1024) == DATA, 'GET differs')\n"
+		"s:close()\n"
+		"faults('[{\"method\":\"PUT\",\"match\":\"l/theirs\",\"fault\":"
+		"\"lose\",\"times\":1,\"overwrite\":\"theirs\"}]')\n"
+		"local ok, err = c:put_string('l/theirs', 'mine',\n"
+		"  { if_none_match = true })\n"
+		"assert(ok == nil and err:match('an object already exists at '\n"
+		"  .. 's3://vakap%-test/l/theirs and is not the one written'), err)\n"
+		"assert(assert(c:get('l/theirs')):readall() == 'theirs')\n"
+		"assert(c:stats().by_op.HEAD == 4, c:stats().by_op.HEAD)\n"
+		"assert(c:delete({ 'l/small', 'l/big', 'l/theirs' }).deleted == 3)\n");
+	done(L, top);
+}
+
 /* SIGINT/SIGTERM during a multipart upload: the stream's read fails, the
  * upload is aborted all the same, nothing is left. */
 static void test_interrupted_upload(void **state)
@@ -339,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_faults_retried),
 		cmocka_unit_test(test_failures_abort),
+		cmocka_unit_test(test_lost_answers),
 		cmocka_unit_test(test_interrupted_upload),
 		cmocka_unit_test(test_interrupted_waits),
 		cmocka_unit_test(test_forked_worker),
