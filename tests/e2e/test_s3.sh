@@ -24,7 +24,7 @@ fi
 sh "$S/gpgkeys.sh" "$T/k" >/dev/null 2>&1 || not_ok "make the test keys"
 . "$T/k/keys.sh"
 G=$T/k/gnupg
-trap 'python3 "$S/moto_s3.py" stop "$M"; python3 "$S/moto_s3.py" stop "$A"; gpgconf --homedir "$G" --kill all 2>/dev/null; rm -rf "$T"' EXIT
+trap 'python3 "$S/faultproxy.py" stop "$T/proxy" 2>/dev/null; python3 "$S/moto_s3.py" stop "$M"; python3 "$S/moto_s3.py" stop "$A"; gpgconf --homedir "$G" --kill all 2>/dev/null; rm -rf "$T"' EXIT
 endpoint=$(sed -n 's/^endpoint=//p' "$T/moto.env")
 bucket=$(sed -n 's/^bucket=//p' "$T/moto.env")
 access_key=$(sed -n 's/^access_key=//p' "$T/moto.env")
@@ -172,5 +172,46 @@ check "no object of it exists, only the record of its run" test \
 run status slow
 expect_code "status exits 1 after the interrupted run" 1
 contains "and says the run did not end well" "op:backup" "$(printf '%s\n' "$OUT" | grep -E 'INTERRUPTED|FAILED')"
+
+# Answers lost after the server acted, through the fault proxy: the data's
+# single PUT, the manifest's PUT, a multipart upload's Complete.  Each
+# backup succeeds, its manifest and data are there and read back whole
+# with boto3, gpg and zstd, and nothing is left over.
+if purl=$(python3 "$S/faultproxy.py" start "$T/proxy" "$endpoint" 2>"$T/proxy.err"); then
+	purl=${purl#endpoint=}
+	sed -i "s#endpoint = \"$endpoint\"#endpoint = \"$purl\"#" "$T/cfg/vakap.lua"
+	cat > "$T/cfg/sites.d/s.lua" <<LUA
+site "lost" {
+  host = "local",
+  command { name = "db", run = { "cat", "$T/dump.sql" }, ext = "sql" },
+  command { name = "big", run = { "cat", "$T/big.bin" }, ext = "bin", compressed = true },
+}
+LUA
+	lose() { # lose METHOD MATCH: the next such request's answer is lost
+		printf '[{"method": "%s", "match": "%s", "fault": "lose", "times": 1}%s]' "$1" "$2" \
+			"${3:+, {\"method\": \"$1\", \"match\": \"$2\", \"fault\": \"$3\", \"times\": 1\}}" > "$T/proxy/rules.json"
+	}
+	for what in "PUT .sql.zst.gpg" "PUT Z.json" "POST uploadId nosuchupload"; do
+		set -- $what
+		lose "$1" "$2" "${3:-}"
+		run backup lost
+		expect_code "a lost answer ($1 ~ $2) is resolved, the backup succeeds" 0
+		check "the proxy did lose it" grep -q '"fault": "lose"' "$T/proxy/log.jsonl"
+		rm -f "$T/proxy/log.jsonl"
+	done
+	keys=$(s3tool keys backups/lost/)
+	check "every backup has its manifest and its data" test \
+		"$(json_get - 'len([k for k in d if k.endswith(".json") and "/_ops/" not in k]) == 6 and len([k for k in d if k.endswith(".gpg")]) == 6' <<< "$keys")" = True
+	for k in $(json_get - '" ".join(k for k in d if k.endswith(".sql.zst.gpg"))' <<< "$keys"); do
+		s3tool get "$k" "$T/lost.gpg" >/dev/null
+		gpg --homedir "$G" --batch --quiet --decrypt "$T/lost.gpg" 2>/dev/null | zstd -dc > "$T/lost.out"
+		check "boto3 + gpg + zstd give $k back whole" cmp "$T/dump.sql" "$T/lost.out"
+	done
+	check "no multipart upload is left" test "$(s3tool uploads backups/lost/)" = "[]"
+	run status lost
+	expect_code "status is ok after the lost answers" 0
+else
+	not_ok "start the fault proxy" "$(cat "$T/proxy.err")"
+fi
 
 finish
