@@ -50,8 +50,14 @@ $3" ;;
 # run ARGS...: vakap in $T/cfg; sets OUT, ERR, RC.  Sanitizer reports
 # (exit 99, "ERROR: AddressSanitizer", "runtime error:") fail the test.
 run() {
+	run_in "$T/cfg" "$@"
+}
+# run_in DIR ARGS...: the same, in DIR
+run_in() {
 	RC=0
-	(cd "$T/cfg" && "$VAKAP" "$@") >"$T/out" 2>"$T/err" || RC=$?
+	run_dir=$1
+	shift
+	(cd "$run_dir" && "$VAKAP" "$@") >"$T/out" 2>"$T/err" || RC=$?
 	OUT=$(cat "$T/out")
 	ERR=$(cat "$T/err")
 	case $ERR in

@@ -18,17 +18,11 @@ copy_example() {
 		-e "s#\"/srv/#\"$T/srv/#g" -e "s#\"/var/www/#\"$T/www/#g" \
 		-e "s#\"/etc/vakap/#\"$T/etc/#g" {} +
 }
-# in NAME ARGS...: vakap in the copy of example NAME
+# in_example NAME ARGS...: vakap in the copy of example NAME
 in_example() {
 	ex=$1
 	shift
-	RC=0
-	(cd "$T/$ex" && "$VAKAP" "$@") >"$T/out" 2>"$T/err" || RC=$?
-	OUT=$(cat "$T/out")
-	ERR=$(cat "$T/err")
-	case $ERR in
-	*AddressSanitizer* | *LeakSanitizer* | *"runtime error:"*) not_ok "sanitizer clean: vakap $*" "$ERR" ;;
-	esac
+	run_in "$T/$ex" "$@"
 }
 
 # ---- sites.d/example.lua: the commented example site loads as it is

@@ -845,103 +845,81 @@ static void test_hostile_archive(void **state)
 	close_state(L, top);
 }
 
-/* A file that shrinks, or grows, while it is read fails the stream. */
-static void test_file_changes(void **state)
+/* Ways a file changes while tar.create reads it. */
+static void shrink(const char *file)
+{
+	assert_int_equal(truncate(file, 1000), 0);
+}
+
+static void grow(const char *file)
+{
+	int fd = open(file, O_WRONLY | O_APPEND);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "more", 4), 4);
+	close(fd);
+}
+
+static void rewrite(const char *file)
+{
+	int fd = open(file, O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "edit", 4, 10), 4);
+	close(fd);
+}
+
+static void delete(const char *file)
+{
+	assert_int_equal(unlink(file), 0);
+}
+
+/* A 1 MiB file in a directory of its own, archived; change() done to it
+ * once 200 KB of the archive are read; the stream must then fail with a
+ * message holding want. */
+static void changed_while_read(void (*change)(const char *), const char *want)
 {
 	lua_State *L = tar_state();
 	int top = lua_gettop(L);
 	char dir[PATH_MAX], file[PATH_MAX];
-	int fd;
 
-	(void)state;
 	path_at(dir, sizeof dir, root, "changing");
 	path_at(file, sizeof file, dir, "f");
 	make_dir(root, "changing");
 	lua_pushstring(L, dir);
 	lua_setglobal(L, "CHANGING");
-
 	write_big(dir, "f", 1024 * 1024);
 	assert_int_equal(run_lua(L,
 		"S = tar.create(CHANGING)\n"
 		"repeat assert(S:read()) until S:info().bytes > 200000\n"), 0);
-	assert_int_equal(truncate(file, 1000), 0);
-	assert_int_equal(run_lua(L,
-		"local ok, err = S:drain()\n"
-		"S:close()\n"
-		"return ok, err\n"), 2);
-	assert_null(lua_tostring(L, -2));
-	check_lua_string_contains(L, -1, "/changing/f: file shrank while "
-	                          "being read");
-	lua_pop(L, 2);
-
-	write_big(dir, "f", 1024 * 1024);
-	assert_int_equal(run_lua(L,
-		"S = tar.create(CHANGING)\n"
-		"repeat assert(S:read()) until S:info().bytes > 200000\n"), 0);
-	fd = open(file, O_WRONLY | O_APPEND);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "more", 4), 4);
-	close(fd);
+	change(file);
 	assert_int_equal(run_lua(L,
 		"local ok, err = S:drain()\n"
 		"S:close()\n"
 		"S = nil\n"
 		"return ok, err\n"), 2);
 	assert_null(lua_tostring(L, -2));
-	check_lua_string_contains(L, -1, "/changing/f: file changed size");
+	check_lua_string_contains(L, -1, want);
 	lua_pop(L, 2);
 	remove_tree(dir);
 	close_state(L, top);
+}
+
+/* A file that shrinks, or grows, while it is read fails the stream. */
+static void test_file_changes(void **state)
+{
+	(void)state;
+	changed_while_read(shrink, "/changing/f: file shrank while being read");
+	changed_while_read(grow, "/changing/f: file changed size");
 }
 
 /* A file rewritten in place at the same size, or removed, while it is
  * read fails the stream: the archive would hold neither version. */
 static void test_file_rewritten_or_removed(void **state)
 {
-	lua_State *L = tar_state();
-	int top = lua_gettop(L);
-	char dir[PATH_MAX], file[PATH_MAX];
-	int fd;
-
 	(void)state;
-	path_at(dir, sizeof dir, root, "rewritten");
-	path_at(file, sizeof file, dir, "f");
-	make_dir(root, "rewritten");
-	lua_pushstring(L, dir);
-	lua_setglobal(L, "CHANGING");
-
-	write_big(dir, "f", 1024 * 1024);
-	assert_int_equal(run_lua(L,
-		"S = tar.create(CHANGING)\n"
-		"repeat assert(S:read()) until S:info().bytes > 200000\n"), 0);
-	fd = open(file, O_WRONLY);
-	assert_true(fd >= 0);
-	assert_int_equal(pwrite(fd, "edit", 4, 10), 4);
-	close(fd);
-	assert_int_equal(run_lua(L,
-		"local ok, err = S:drain()\n"
-		"S:close()\n"
-		"return ok, err\n"), 2);
-	assert_null(lua_tostring(L, -2));
-	check_lua_string_contains(L, -1, "/rewritten/f: file changed while "
-	                          "being read");
-	lua_pop(L, 2);
-
-	assert_int_equal(run_lua(L,
-		"S = tar.create(CHANGING)\n"
-		"repeat assert(S:read()) until S:info().bytes > 200000\n"), 0);
-	assert_int_equal(unlink(file), 0);
-	assert_int_equal(run_lua(L,
-		"local ok, err = S:drain()\n"
-		"S:close()\n"
-		"S = nil\n"
-		"return ok, err\n"), 2);
-	assert_null(lua_tostring(L, -2));
-	check_lua_string_contains(L, -1, "/rewritten/f: file removed while "
-	                          "being read");
-	lua_pop(L, 2);
-	remove_tree(dir);
-	close_state(L, top);
+	changed_while_read(rewrite, "/changing/f: file changed while being read");
+	changed_while_read(delete, "/changing/f: file removed while being read");
 }
 
 /* Files the walk listed but that were gone when it came to them (a
