@@ -157,6 +157,31 @@ describe("the status op", function()
 			assert.truthy(text:find("op:gone%s+FAILED %(not configured%)"))
 		end)
 
+		it("calls gone, and does not count, a stale part the last successful backup did not store", function()
+			backup_part("acme", "mysql", "shop", now - 3600)
+			backup_part("acme", "mysql", "dropped", now - 3 * day)
+			local repo = repository.open(storage, {})
+			assert.is_true(repo:record_run("acme", "backup", { ok = true, result = { components = {
+				{ component = "mysql", part = "shop", ok = true } } } }, now - 3600))
+			local r = status.run(site("acme", { { "mysql", "mysql" } }), ctx({ ops = { "backup" } }))
+			local states = {}
+			for _, row in ipairs(r.components) do states[row.part] = row.state end
+			assert.same({ shop = "ok", dropped = "gone" }, states)
+			local _, code, summary = status.report({ { site = "acme", ok = true, result = r } })
+			assert.same({ 0, "status: 1 ok, 0 stale, 0 missing, 1 gone" }, { code, summary })
+		end)
+
+		it("keeps a stale part stale when the last backup failed", function()
+			backup_part("acme", "mysql", "shop", now - 3600)
+			backup_part("acme", "mysql", "broken", now - 3 * day)
+			local repo = repository.open(storage, {})
+			assert.is_true(repo:record_run("acme", "backup", { ok = false, error = "broken: dump failed" }, now - 3600))
+			local r = status.run(site("acme", { { "mysql", "mysql" } }), ctx({ ops = { "backup" } }))
+			local states = {}
+			for _, row in ipairs(r.components) do states[row.part] = row.state end
+			assert.same({ shop = "ok", broken = "stale" }, states)
+		end)
+
 		it("reads the last run of each op, in name order", function()
 			assert.is_true(storage:put_string("acme/_ops/revision.json",
 				json.encode({ time = "2026-11-22T10:00:00Z", ok = false, error = "git: not a repository" })))

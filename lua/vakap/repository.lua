@@ -548,6 +548,16 @@ function Repo:last_run(entry, now)
 		error = rec.error ~= json.null and rec.error or nil }
 end
 
+-- What the last run of an op returned (its record's result), from a
+-- listing's ops entry, when that run succeeded.  -> result | nil
+function Repo:last_result(entry)
+	local st = own(self, "repository:last_result")
+	need(type(entry) == "table", "repository:last_result", "give an entry of a listing's ops")
+	if not entry.key or entry.ok == false then return nil end
+	local rec = read_record(st.storage, entry.key)
+	return rec and rec.ok == true and type(rec.result) == "table" and rec.result or nil
+end
+
 -- Record what verify found of backup b beside it, the outcome in the
 -- name (so a listing tells it), replacing the other outcome's record.
 -- -> true | nil, err

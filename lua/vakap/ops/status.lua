@@ -5,7 +5,9 @@
 -- must look at, and says what, in the table and in --json:
 --   component states: ok, stale, missing, broken (its newest manifest's
 --     data object is gone), bad (its newest backup failed verify),
---     future (its newest backup is dated ahead of this clock)
+--     future (its newest backup is dated ahead of this clock); and gone,
+--     not counted: a part (a database) the last successful backup did not
+--     find, stale since
 --   op states: ok, failed, interrupted (started, never ended), running,
 --     unreadable; an op no longer configured is shown, not counted
 
@@ -64,6 +66,29 @@ local function component_row(c, folder, part, now, stale_after)
 	return row
 end
 
+-- The parts the last backup stored, when it succeeded: { [label] = true,
+-- time = its start } | false.  A part it did not store (a database
+-- dropped since: all = true no longer lists it) is gone, not stale.
+local function last_stored(cat, ctx)
+	local entry = cat.ops.backup
+	local result = entry and ctx.repository:last_result(entry)
+	if not result then return false end
+	local out = {}
+	for _, r in ipairs(type(result.components) == "table" and result.components or {}) do
+		if r.ok and r.part then out[r.component .. "/" .. r.part] = true end
+	end
+	return out
+end
+
+local function gone(row, stored)
+	if stored and row.state == "stale" and not stored[row.component .. "/" .. row.part] then
+		row.state = "gone"
+		row.problem = "the last backup, which succeeded, did not find it: retire its backups by hand when "
+			.. "no longer wanted"
+	end
+	return row
+end
+
 local function op_rows(cat, ctx)
 	local configured = {}
 	for _, name in ipairs(ctx.ops or {}) do configured[name] = true end
@@ -107,6 +132,7 @@ local function summary(results, count)
 	local parts = { ("%d ok"):format(count.ok or 0), ("%d stale"):format(count.stale or 0),
 		("%d missing"):format(count.missing or 0) }
 	local extra = { { "broken", "broken" }, { "bad", "failed verification" }, { "future", "dated in the future" },
+		{ "gone", "gone" },
 		{ "op failed", "op run failed" }, { "op interrupted", "op run interrupted" },
 		{ "op unreadable", "op record unreadable" } }
 	for _, e in ipairs(extra) do
@@ -128,12 +154,14 @@ op "status" {
 		local cat, err = ctx.repository:list(site.name)
 		if not cat then error("cannot list storage: " .. err, 0) end
 		local stale_after = ctx.stale_after or site.config.stale_after or ctx.settings.stale_after
-		local rows = {}
+		local rows, stored = {}, nil
 		for _, c in ipairs(site.components) do
 			local found = cat.components[c.name]
 			local parts = latest_parts(found)
+			if #parts > 0 and stored == nil then stored = last_stored(cat, ctx) end
 			for _, name in ipairs(parts) do
-				rows[#rows + 1] = component_row(c, found.parts[name], name, ctx.now, stale_after)
+				local row = component_row(c, found.parts[name], name, ctx.now, stale_after)
+				rows[#rows + 1] = gone(row, stored)
 			end
 			if #parts == 0 then rows[#rows + 1] = component_row(c, found, nil, ctx.now, stale_after) end
 		end
@@ -152,7 +180,7 @@ op "status" {
 				lines[#lines + 1] = ("%-20s %-14s %-11s %s"):format(r.site, "-", "UNKNOWN", r.error)
 			else
 				for _, c in ipairs(r.result.components) do
-					if c.state ~= "ok" then worse(1) end
+					if c.state ~= "ok" and c.state ~= "gone" then worse(1) end
 					count[c.state] = (count[c.state] or 0) + 1
 					lines[#lines + 1] = component_line(r.site, c)
 				end
