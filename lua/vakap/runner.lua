@@ -75,10 +75,12 @@ local function run_site(op, rec, base)
 	end
 	local locked = op.lock and not base.dry_run
 	local recorded = op.record and not base.dry_run
+	local begun = false
 	local ok, res, err = xpcall(function()
 		-- held while the op runs; a worker that dies releases it with its descriptor
 		local _ <close> = locked and lock_site(rec, base) or nil
 		if recorded then record_start(base, op, rec, started) end
+		begun = true
 		return fn(site, view)
 	end, handler)
 	site:close()
@@ -88,8 +90,10 @@ local function run_site(op, rec, base)
 	else
 		out.ok, out.error = false, res
 	end
-	-- the record's site is the declared one, whatever the op did to its site object
-	if op.record and not base.dry_run then record(base, op, rec, out, started) end
+	-- the record's site is the declared one, whatever the op did to its site
+	-- object; a run that never began (another held the site) records
+	-- nothing: the holder's run is the one to show
+	if recorded and begun then record(base, op, rec, out, started) end
 	send(out)
 end
 
