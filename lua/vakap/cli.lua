@@ -42,8 +42,9 @@ local function parser()
 	add_filters(p:command("backup", "Back up every matching site (= vakap run backup)."))
 	add_filters(p:command("status", "Last good backup of each component; exit 1 if any is stale or missing."))
 		:option("--stale-after", "Age past which a backup is stale (default: stale_after in vakap.lua).")
-	add_filters(p:command("rotate", "Delete the backups no retention rule keeps (-n shows what would go)."))
-		:flag("--explain", "Show, for every backup, the rules that keep it.")
+	local rotate = add_filters(p:command("rotate", "Delete the backups no retention rule keeps (-n shows what would go)."))
+	rotate:flag("--explain", "Show, for every backup, the rules that keep it.")
+	rotate:flag("--forget-gone", "Also forget every backup of a part status calls gone (a dropped database).")
 	add_filters(p:command("verify", "Download the newest backups and check them to their last byte; recorded for status."))
 		:flag("--all", "Every stored backup, not only the newest of each component.")
 	local snaps = p:command("snapshots", "A site's stored backups, newest first: time, size, compression, encryption, signer.")
@@ -348,7 +349,9 @@ function M.main(args, version)
 	end
 	if a.command == "hostkeys" then return cmd_hostkeys(cfg, a) end
 	local opname = a.command == "run" and a.op or a.command
-	return run_op(cfg, get_op(cfg, opname), a, a.command == "verify" and { args = { all = a.all } } or nil)
+	local args = a.command == "verify" and { all = a.all }
+		or a.command == "rotate" and { forget_gone = a.forget_gone } or nil
+	return run_op(cfg, get_op(cfg, opname), a, args and { args = args } or nil)
 end
 
 return M

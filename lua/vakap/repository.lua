@@ -548,14 +548,23 @@ function Repo:last_run(entry, now)
 		error = rec.error ~= json.null and rec.error or nil }
 end
 
--- What the last run of an op returned (its record's result), from a
--- listing's ops entry, when that run succeeded.  -> result | nil
-function Repo:last_result(entry)
-	local st = own(self, "repository:last_result")
-	need(type(entry) == "table", "repository:last_result", "give an entry of a listing's ops")
-	if not entry.key or entry.ok == false then return nil end
+-- The parts (COMPONENT/PART) the last backup of a site stored, when that
+-- backup succeeded: { [label] = true } | false.  A part it did not store
+-- (a database dropped since, which all = true no longer lists) is gone.
+function Repo:last_stored(listing)
+	local st = own(self, "repository:last_stored")
+	need(type(listing) == "table" and type(listing.ops) == "table", "repository:last_stored",
+		"give a listing (ctx.repository:list(site.name))")
+	local entry = listing.ops.backup
+	if not entry or not entry.key or entry.ok == false then return false end
 	local rec = read_record(st.storage, entry.key)
-	return rec and rec.ok == true and type(rec.result) == "table" and rec.result or nil
+	local result = rec and rec.ok == true and type(rec.result) == "table" and rec.result
+	if not result then return false end
+	local out = {}
+	for _, r in ipairs(type(result.components) == "table" and result.components or {}) do
+		if type(r) == "table" and r.ok and r.part then out[M.label(r.component, r.part)] = true end
+	end
+	return out
 end
 
 -- Record what verify found of backup b beside it, the outcome in the

@@ -194,6 +194,34 @@ restore every blog
 expect_code "restore of one database of all = true into its own database succeeds" 0
 same_db "it is unchanged" blog blog_target
 
+# A database dropped from an all = true server: once its last backup is
+# stale, status calls it gone and does not count it (the last backup,
+# which succeeded, did not find it); rotate --forget-gone removes it.
+cat > "$T/cfg/sites.d/db.lua" <<LUA
+site "drops" {
+  host = "local",
+  mysql { all = true, defaults_file = "$T/backup.cnf" },
+}
+LUA
+sql -e "CREATE DATABASE doomed; CREATE TABLE doomed.t (x INT); INSERT INTO doomed.t VALUES (1)"
+VAKAP_NOW=$(( $(date +%s) - 3 * 86400 )) run backup drops
+expect_code "a backup three days ago, with the database doomed" 0
+sql -e "DROP DATABASE doomed"
+run backup drops
+expect_code "a backup now, without it" 0
+run status drops
+expect_code "status exits 0: the dropped database is gone, not stale" 0
+contains "it says gone" "GONE" "$(printf '%s\n' "$OUT" | grep 'mysql/doomed')"
+run rotate drops
+check "rotate keeps the gone database's last backup" test -n "$(ls "$B/drops/mysql/doomed/" 2>/dev/null)"
+run rotate --forget-gone drops
+contains "rotate --forget-gone forgets it" "gone: every backup" "$(printf '%s\n' "$OUT" | grep 'mysql/doomed')"
+check "and it is removed" test -z "$(ls "$B/drops/mysql/doomed/" 2>/dev/null)"
+check "the other databases keep their backups" test -n "$(ls "$B/drops/mysql/shop/"*.json 2>/dev/null)"
+run status drops
+expect_code "status is clean" 0
+lacks "and no longer lists it" "doomed" "$OUT"
+
 # Over SSH: every database dumped on the site's host, reloaded here with
 # the mysql client alone, and restored through the host by vakap.
 start_sshd

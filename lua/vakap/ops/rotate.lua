@@ -6,7 +6,9 @@
 -- failed run's), temporary files and incomplete uploads (a killed run's)
 -- are removed once they are more than a day old.  Each part
 -- of a component (a database of all = true) is rotated on its own, by the
--- component's policy.
+-- component's policy; with --forget-gone, a part that status calls gone
+-- (stale, and not stored by the last backup, which succeeded) loses every
+-- backup, its newest too.
 
 -- The policy for component `name` of site: -> policy | nil
 local function policy_for(site, ctx, name)
@@ -23,10 +25,28 @@ local function series_of(comp)
 	return out
 end
 
+-- A part gone (status's word: stale, and not stored by the last backup,
+-- which succeeded), with --forget-gone: every backup of it goes.
+local function forget_all(folder, row, items)
+	for _, b in ipairs(folder.backups) do
+		row.forgotten[#row.forgotten + 1] = { stamp = b.stamp, size = b.data and b.data.size }
+		items[#items + 1] = b
+		row.freed = row.freed + (b.data and b.data.size or 0)
+	end
+	return row
+end
+
+local function is_gone(ctx, site, stored, folder, label)
+	local newest = folder.backups[1]
+	local stale_after = ctx.stale_after or site.config.stale_after or ctx.settings.stale_after
+	return stored and not stored[label] and newest ~= nil and ctx.now - newest.time > stale_after
+end
+
 -- One series of backups (a component's own, or one of its parts') under
 -- policy: what it keeps and forgets in row; what to forget (backups, then
 -- leftovers) added to items.  -> row
 local function decide_series(ctx, policy, folder, row, items)
+	if row.gone then return forget_all(folder, row, items) end
 	local keep, forget, reasons = vakap.retention.apply(policy, folder.backups)
 	for _, b in ipairs(keep) do
 		row.kept[#row.kept + 1] = { stamp = b.stamp, reasons = reasons[b] }
@@ -79,7 +99,8 @@ end
 local function decide(site, ctx)
 	local cat, err = ctx.repository:list(site.name)
 	if not cat then error("cannot list storage: " .. err, 0) end
-	local rows, items = {}, {}
+	local rows, items, stored = {}, {}, nil
+	local forget_gone = ctx.args and ctx.args.forget_gone
 	for _, name in ipairs(vakap.sorted_keys(cat.components)) do
 		local policy = policy_for(site, ctx, name)
 		if not policy then
@@ -88,6 +109,10 @@ local function decide(site, ctx)
 		end
 		for _, s in ipairs(series_of(cat.components[name])) do
 			local row = { component = name, part = s[2], kept = {}, forgotten = {}, orphans = {}, freed = 0 }
+			if s[2] and forget_gone then
+				if stored == nil then stored = ctx.repository:last_stored(cat) end
+				row.gone = is_gone(ctx, site, stored, s[1], name .. "/" .. s[2]) or nil
+			end
 			rows[#rows + 1] = decide_series(ctx, policy, s[1], row, items)
 		end
 	end
@@ -97,6 +122,7 @@ end
 
 local function summary_line(site, r, verb)
 	local parts = { ("keep %d"):format(#r.kept), ("%s %d"):format(verb, #r.forgotten) }
+	if r.gone then parts[#parts + 1] = "gone: every backup" end
 	if #r.orphans > 0 then parts[#parts + 1] = ("%d leftover data objects"):format(#r.orphans) end
 	if r.freed > 0 then parts[#parts + 1] = ("%s freed"):format(vakap.human_size(r.freed)) end
 	return ("%-20s %-14s %s"):format(site, r.part and r.component .. "/" .. r.part or r.component,

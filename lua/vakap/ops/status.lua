@@ -66,25 +66,13 @@ local function component_row(c, folder, part, now, stale_after)
 	return row
 end
 
--- The parts the last backup stored, when it succeeded: { [label] = true,
--- time = its start } | false.  A part it did not store (a database
--- dropped since: all = true no longer lists it) is gone, not stale.
-local function last_stored(cat, ctx)
-	local entry = cat.ops.backup
-	local result = entry and ctx.repository:last_result(entry)
-	if not result then return false end
-	local out = {}
-	for _, r in ipairs(type(result.components) == "table" and result.components or {}) do
-		if r.ok and r.part then out[r.component .. "/" .. r.part] = true end
-	end
-	return out
-end
-
+-- A stale part that the last backup, which succeeded, did not store (a
+-- database dropped since) is gone: shown, not counted.
 local function gone(row, stored)
 	if stored and row.state == "stale" and not stored[row.component .. "/" .. row.part] then
 		row.state = "gone"
-		row.problem = "the last backup, which succeeded, did not find it: retire its backups by hand when "
-			.. "no longer wanted"
+		row.problem = "the last backup, which succeeded, did not find it: vakap rotate --forget-gone "
+			.. "removes its backups"
 	end
 	return row
 end
@@ -158,7 +146,7 @@ op "status" {
 		for _, c in ipairs(site.components) do
 			local found = cat.components[c.name]
 			local parts = latest_parts(found)
-			if #parts > 0 and stored == nil then stored = last_stored(cat, ctx) end
+			if #parts > 0 and stored == nil then stored = ctx.repository:last_stored(cat) end
 			for _, name in ipairs(parts) do
 				local row = component_row(c, found.parts[name], name, ctx.now, stale_after)
 				rows[#rows + 1] = gone(row, stored)
