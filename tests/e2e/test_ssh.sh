@@ -354,4 +354,25 @@ contains "the refusal names the algorithm and why" \
 contains "it says what vakap takes" "rsa-sha2-512 or rsa-sha2-256" "$OUT"
 sh "$SSHD" stop "$RSA"
 
+# A tree that changes while it is read fails its component, over SSH (the
+# host's GNU tar says so in its exit status) as locally: a file grows all
+# the time the backup reads it.  No manifest is written for either.
+mkdir -p "$T/growing"
+head -c 20000000 /dev/urandom > "$T/growing/big.bin"
+(end=$((SECONDS + 60)); while [ $SECONDS -lt $end ]; do printf x >> "$T/growing/big.bin"; sleep 0.005; done) &
+GROW=$!
+cat > "$T/cfg/sites.d/remote.lua" <<LUA
+site "growing-remote" { host = "web", files { path = "$T/growing" } }
+site "growing-local" { host = "local", files { path = "$T/growing" } }
+LUA
+ssh-keygen -R "[127.0.0.1]:$port" -f "$KH" >/dev/null 2>&1
+run hostkeys --accept-new growing-remote
+run backup growing-remote growing-local
+kill "$GROW" 2>/dev/null
+wait "$GROW" 2>/dev/null
+expect_code "a tree changing while it is read fails" 1
+contains "over SSH, saying what GNU tar found" "file changed as we read it" "$(printf '%s\n' "$OUT" | grep '^growing-remote')"
+contains "locally, saying what changed" "big.bin: file changed" "$(printf '%s\n' "$OUT" | grep '^growing-local')"
+check "and no manifest is written" test -z "$(find "$T/cfg/backups/growing-remote" "$T/cfg/backups/growing-local" -name '*.json' -not -path '*/_ops/*' 2>/dev/null)"
+
 finish
