@@ -146,6 +146,16 @@ local function ends_with(marker, what)
 	end
 end
 
+-- What sites.d files see of it: declarations are data, so only pure
+-- helpers (no primitive, no command, no file, no clock of the run).
+function M.declarative(v)
+	return {
+		version = v.version, json = v.json, duration = v.duration, human_size = v.human_size,
+		human_duration = v.human_duration, iso = v.iso, stamp = v.stamp, parse_time = v.parse_time,
+		sorted_keys = v.sorted_keys,
+	}
+end
+
 -- The `vakap` table operators' files see.
 M.vakap = {
 	version = nil, -- set by the cli

@@ -298,10 +298,13 @@ local function load_sites(cfg, files)
 	local names, pending = {}, {}
 	for tname, def in pairs(cfg.components) do names[tname] = constructor(def, pending) end
 	names.site = site_function(cfg, pending)
-	names.vakap = sandbox.readonly(api.vakap, "vakap")
+	-- an inventory is data: pure helpers only, and no environment to read
+	names.vakap = sandbox.readonly(api.declarative(api.vakap), "vakap")
 	names.gpg = gpg_constructor(cfg)
 	for _, path in ipairs(files) do
-		sandbox.run_file(path, sandbox.new(names))
+		local env = sandbox.new(names)
+		rawset(env, "os", { time = os.time, date = os.date, clock = os.clock })
+		sandbox.run_file(path, env)
 		check_pending(pending)
 	end
 end

@@ -17,6 +17,14 @@ local function copy(t)
 end
 M.copy = copy
 
+-- Strings share one metatable, whose __index is the string library the
+-- engine itself calls: no file may reach it (getmetatable("") gives this
+-- word instead of the table).
+do
+	local mt = getmetatable("")
+	if type(mt) == "table" then mt.__metatable = "the string metatable is not for operator files" end
+end
+
 -- What every restricted environment offers: the parts of the standard
 -- library that touch nothing outside the program, copied so that a file
 -- that changes them changes only its own.
