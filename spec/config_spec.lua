@@ -466,6 +466,32 @@ math.vakap_spec_marker = true
 			assert.equal("2.0 KiB", cfg.sites[1].root)
 		end)
 
+		it("names the file and line of whatever a file raises, and of a runaway recursion", function()
+			assert_error_at(load_error { ["sites.d/a.lua"] = '\nerror(nil)\n' }, "sites.d/a.lua", 2,
+				{ "raised nil instead of a message" })
+			assert_error_at(load_error { ["sites.d/a.lua"] = 'error({})\n' }, "sites.d/a.lua", 1,
+				{ "raised a table instead of a message" })
+			assert_error_at(load_error { ["sites.d/a.lua"] = 'local function f() return f() + 1 end\nf()\n' },
+				"sites.d/a.lua", 1, { "stack overflow" })
+		end)
+
+		it("stops a file that never finishes loading, naming where it was", function()
+			local sandbox = require "vakap.sandbox"
+			local was = sandbox.load_seconds
+			sandbox.load_seconds = 0.3
+			local err = load_error { ["sites.d/a.lua"] = 'local n = 0\nwhile true do\n  n = n + 1\nend\n' }
+			sandbox.load_seconds = was
+			assert.truthy(err:find("sites.d/a.lua:[23]: still running after"), err)
+		end)
+
+		it("refuses hostile names and hosts without repeating them whole", function()
+			local err = load_error { ["sites.d/a.lua"] = 'site "a" { host = "web\\0evil" }\n' }
+			assert_error_at(err, "sites.d/a.lua", 1, { "host 'web\\0evil' is not [user@]name[:port]" })
+			err = load_error { ["sites.d/a.lua"] = 'site(string.rep("a", 1000000)) { host = "local" }\n' }
+			assert_error_at(err, "sites.d/a.lua", 1, { "(1000000 bytes) must be letters", "128 bytes at most" })
+			assert.is_true(#err < 400, #err)
+		end)
+
 		it("gives sites.d no primitive, no command, no environment and no string metatable", function()
 			local cfg = load { ["sites.d/a.lua"] = [[
 site "a" { host = "local", root = "/" .. table.concat({ tostring(vakap.tar), tostring(vakap.gpg),
@@ -563,7 +589,7 @@ component "x" {
 
 		it("rejects a component type that is not a name", function()
 			local err = load_error { ["components.d/x.lua"] = '\ncomponent "my sql" { }\n' }
-			assert_error_at(err, "components.d/x.lua", 2, { 'component type "my sql" must be letters' })
+			assert_error_at(err, "components.d/x.lua", 2, { "component type 'my sql' must be letters" })
 		end)
 	end)
 
@@ -601,7 +627,7 @@ op "revision" {
 
 		it("rejects an op name that is not a name", function()
 			local err = load_error { ["ops.d/x.lua"] = 'op "../x" { description = "X", run = function() end }\n' }
-			assert_error_at(err, "ops.d/x.lua", 1, { 'op name "../x" must be letters' })
+			assert_error_at(err, "ops.d/x.lua", 1, { "op name '../x' must be letters" })
 		end)
 
 		it("lets an op replace a built-in one", function()

@@ -46,7 +46,7 @@ local op_fields = {
 function M.op(name, level)
 	local where = M.where((level or 1) + 1)
 	if not util.valid_name(name) then
-		error(("%s: op name %q must be letters, digits, '.', '_' and '-'"):format(where, tostring(name)), 0)
+		error(("%s: op name %s must be letters, digits, '.', '_' and '-'"):format(where, util.display(name)), 0)
 	end
 	return function(def)
 		local op = check_fields("op", name, def, op_fields, where)
@@ -100,7 +100,7 @@ M.common_options = {
 function M.component(name, level)
 	local where = M.where((level or 1) + 1)
 	if not util.valid_name(name) then
-		error(("%s: component type %q must be letters, digits, '.', '_' and '-'"):format(where, tostring(name)), 0)
+		error(("%s: component type %s must be letters, digits, '.', '_' and '-'"):format(where, util.display(name)), 0)
 	end
 	return function(def)
 		local c = check_fields("component", name, def, component_fields, where)

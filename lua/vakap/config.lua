@@ -255,7 +255,8 @@ local function declare_site(cfg, name, where, spec, pending)
 	if site.stale_after then site.stale_after = util.duration(site.stale_after) end
 	for _, tag in ipairs(site.tags) do
 		if not util.valid_name(tag) then
-			error(("%s: site '%s': tag '%s' must be letters, digits, '.', '_' and '-'"):format(where, name, tag), 0)
+			error(("%s: site '%s': tag %s must be letters, digits, '.', '_' and '-'"):format(where, name,
+				util.display(tag)), 0)
 		end
 	end
 	take_components(site, spec, pending)
@@ -268,12 +269,12 @@ end
 local function site_function(cfg, pending)
 	return function(name)
 		local where = api.where(2)
+		if not util.valid_name(name) then
+			error(("%s: site name %s must be letters, digits, '.', '_' and '-', starting with a letter or digit, "
+				.. "%d bytes at most"):format(where, util.display(name), util.name_max), 0)
+		end
 		local token = { where = where, what = ("site '%s' has no table: site \"%s\" { host = ..., ... }"):format(name, name) }
 		pending[token] = true
-		if not util.valid_name(name) then
-			error(("%s: site name %s must be letters, digits, '.', '_' and '-', starting with a letter or digit")
-				:format(where, type(name) == "string" and ("'%s'"):format(name) or "(a " .. type(name) .. ")"), 0)
-		end
 		return function(spec)
 			pending[token] = nil
 			return declare_site(cfg, name, where, spec, pending)

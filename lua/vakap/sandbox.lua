@@ -5,6 +5,7 @@
 -- given that the engine or another file also sees (the `vakap` table, a
 -- run's ctx, a site's configuration) comes as a read-only view, so that
 -- no file can change what another file or the engine sees.
+local proc = require "vakap.proc"
 local schema = require "vakap.schema"
 local util = require "vakap.util"
 
@@ -63,11 +64,54 @@ function M.new(names, on_assign, assigned)
 	})
 end
 
+-- How long one file may take to load (seconds): declarations are quick;
+-- a file still running then has a loop that never ends.
+M.load_seconds = 10
+
+-- Where the innermost Lua code on the stack is, from a hook or a message
+-- handler: "file:line", or nil.
+local function innermost(from)
+	for level = from, from + 30 do
+		local info = debug.getinfo(level, "Sl")
+		if not info then return nil end
+		if info.what ~= "C" and info.currentline > 0 then
+			return ("%s:%d"):format(info.short_src, info.currentline)
+		end
+	end
+	return nil
+end
+
+-- A file's error as the operator can act on it: always "file:line:
+-- message", whatever it raised (nil, a table, a bare "stack overflow").
+local function located(e)
+	if type(e) == "string" and e:find("^[^\n]-:%d+: ") then return e end
+	local where = innermost(3) or "?"
+	if type(e) ~= "string" then
+		return ("%s: raised %s instead of a message: write error(\"what went wrong\")"):format(where,
+			e == nil and "nil" or "a " .. type(e))
+	end
+	return ("%s: %s"):format(where, e)
+end
+
+-- A hook that stops a file that runs too long, or once SIGINT or SIGTERM
+-- arrived, naming where it was.
+local function watchdog(chunkname)
+	local deadline = proc.clock() + M.load_seconds
+	return function()
+		local why = proc.interrupted() and "interrupted while it was loading"
+			or proc.clock() > deadline and ("still running after %g s: declarations must not loop for ever")
+				:format(M.load_seconds)
+		if why then error(("%s: %s"):format(innermost(3) or chunkname:gsub("^@", ""), why), 0) end
+	end
+end
+
 -- Run Lua source in env; errors come out as "chunk:line: message".
 function M.run(src, chunkname, env)
 	local chunk, cerr = load(src, chunkname, "t", env)
 	if not chunk then error(cerr, 0) end
-	local ok, rerr = pcall(chunk)
+	debug.sethook(watchdog(chunkname), "", 100000)
+	local ok, rerr = xpcall(chunk, located)
+	debug.sethook()
 	if not ok then error(rerr, 0) end
 end
 

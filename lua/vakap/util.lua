@@ -9,8 +9,21 @@ M.json.encode_invalid_numbers(false)
 
 -- A site or component name: letters, digits, '.', '_', '-', starting
 -- with a letter or digit (so never "." or ".." or a hidden file).
+-- The longest name of a site, component, tag or op.
+M.name_max = 128
+
 function M.valid_name(s)
-	return type(s) == "string" and s:match("^[A-Za-z0-9][A-Za-z0-9._-]*$") ~= nil
+	return type(s) == "string" and #s <= M.name_max and s:match("^[A-Za-z0-9][A-Za-z0-9._-]*$") ~= nil
+end
+
+-- A value the operator wrote, as a message may show it: control bytes
+-- escaped (a NUL too), at most `max` (80) bytes of it.
+function M.display(v, max)
+	if type(v) ~= "string" then return "(a " .. type(v) .. ")" end
+	max = max or 80
+	local cut = #v > max
+	local shown = v:sub(1, max):gsub("[%c\\]", function(c) return ("\\%d"):format(c:byte()) end)
+	return "'" .. shown .. (cut and ("...' (%d bytes)"):format(#v) or "'")
 end
 
 local units = { s = 1, m = 60, h = 3600, d = 86400, w = 7 * 86400, y = 365 * 86400 }

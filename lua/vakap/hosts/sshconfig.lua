@@ -4,12 +4,18 @@
 -- ? patterns and !negations, the first value found for an option wins,
 -- IdentityFile accumulates) and vakap's `ssh = { ... }` settings.
 -- Pure: files are read through the `read` function given to resolve.
+local util = require "vakap.util"
+
 local M = {}
 
 -- "user@name:port" -> { user =, host =, port = } | nil, err
 function M.parse_host(spec)
 	if type(spec) ~= "string" or spec == "" then
 		return nil, "a host is \"local\" or [user@]name[:port]"
+	end
+	if #spec > 255 or spec:find("%c") then
+		return nil, ("host %s is not [user@]name[:port]: no control characters, 255 bytes at most")
+			:format(util.display(spec))
 	end
 	local bad = ("host '%s' is not [user@]name[:port]"):format(spec)
 	local user, rest = spec:match("^([^@]*)@(.*)$")
