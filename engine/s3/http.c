@@ -801,8 +801,8 @@ int http_request_xml(struct http_client *hc, const struct http_request *rq,
 	memset(d, 0, sizeof *d);
 	if (http_request(hc, rq, &rs, err, errlen) == 0) {
 		if (xml_parse(rs.body.p, rs.body.len, d) != 0) {
-			msgf(err, errlen, "%s: %s: the answer is not XML",
-			     hc->service, rq->what);
+			msgf(err, errlen, "%s: %s: %s", hc->service, rq->what,
+			     d->err);
 		} else if (root && strcmp(d->root, root) != 0) {
 			msgf(err, errlen, "%s: %s: the answer is a %s, not a %s",
 			     hc->service, rq->what, d->root, root);

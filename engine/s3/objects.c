@@ -10,6 +10,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +18,7 @@
 #include "s3/s3.h"
 
 #define DELETE_BATCH 1000
+#define LIST_MAX_PAGES 1000000 /* a billion keys at 1,000 a page */
 
 /* ISO 8601 "2026-11-21T22:00:00Z" from an S3 timestamp ("...T..:..:..
  * .000Z") or an HTTP date; "" when it is neither. */
@@ -186,6 +188,7 @@ struct listing {
 	                           * page, the first one required, */
 	const char *marker[2];    /* and the query parameters they become */
 	const char *lacking;      /* "a continuation token" */
+	const char *token;        /* "continuation token" */
 	struct {
 		const char *at;   /* the records, under the root */
 		const struct field *f;
@@ -262,38 +265,122 @@ static void markers_free(char *marker[2])
 	marker[0] = marker[1] = NULL;
 }
 
+/* The markers seen so far in a listing, as a set of their hashes: a
+ * server that sends one again would have the listing go round forever. */
+struct seen {
+	uint64_t *v; /* open addressing; 0 is a free slot */
+	size_t n, cap;
+};
+
+static uint64_t marker_hash(char *const marker[2])
+{
+	uint64_t h = 14695981039346656037ULL; /* FNV-1a */
+	size_t i;
+	const char *p;
+
+	for (i = 0; i < 2; i++) {
+		for (p = marker[i] ? marker[i] : ""; ; p++) {
+			h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+			if (*p == '\0')
+				break;
+		}
+	}
+	return h ? h : 1;
+}
+
+/* Add h to the set: 1 when it was there already, 0, or -1 when memory
+ * ran out. */
+static int seen_add(struct seen *s, uint64_t h)
+{
+	size_t i;
+
+	if (2 * (s->n + 1) > s->cap) {
+		struct seen bigger = {0};
+		bigger.cap = s->cap ? 2 * s->cap : 64;
+		if ((bigger.v = calloc(bigger.cap, sizeof *bigger.v)) == NULL)
+			return -1;
+		for (i = 0; i < s->cap; i++)
+			if (s->v[i])
+				seen_add(&bigger, s->v[i]);
+		free(s->v);
+		*s = bigger;
+	}
+	for (i = h & (s->cap - 1); s->v[i]; i = (i + 1) & (s->cap - 1))
+		if (s->v[i] == h)
+			return 1;
+	s->v[i] = h;
+	s->n++;
+	return 0;
+}
+
+/* One page of a listing, from its markers (marker[0] NULL for the
+ * first): its records added to their lists, marker then the next page's
+ * (marker[0] NULL: it was the last); 0, or -1 with a message in err. */
+static int list_page(lua_State *L, struct s3_client *c,
+                     const struct listing *ls, char *marker[2], char *err,
+                     size_t errlen)
+{
+	struct http_request rq = {0};
+	struct vk_buf q = {0};
+	struct xml_doc d;
+	int rc;
+
+	rc = page_query(ls, marker, &q);
+	markers_free(marker);
+	if (rc != 0) {
+		vk_buf_free(&q);
+		msgf(err, errlen, "s3: %s: out of memory", ls->what);
+		return -1;
+	}
+	rq.method = "GET";
+	rq.query = q.p;
+	rq.what = ls->what;
+	rc = s3_send_xml(c, ls->op, NULL, &rq, ls->root, &d, err, errlen);
+	vk_buf_free(&q);
+	if (rc != 0)
+		return -1;
+	page_records(L, ls, &d);
+	rc = page_next(ls, &d, marker, err, errlen);
+	xml_free(&d);
+	return rc;
+}
+
+/* Whether the listing may go on to the page of these markers: not when
+ * they were seen before, nor past LIST_MAX_PAGES; 0, or -1 with a
+ * message in err. */
+static int page_new(const struct listing *ls, char *const marker[2],
+                    struct seen *s, char *err, size_t errlen)
+{
+	int rc = seen_add(s, marker_hash(marker));
+
+	if (rc < 0)
+		msgf(err, errlen, "s3: %s: out of memory", ls->what);
+	else if (rc > 0)
+		msgf(err, errlen, "s3: %s: the listing repeats its %s '%.80s' "
+		     "after page %zu: the server is misbehaving", ls->what,
+		     ls->token, marker[0], s->n + 1);
+	else if (s->n >= LIST_MAX_PAGES)
+		msgf(err, errlen, "s3: %s: the listing goes on past %d pages: "
+		     "the server is misbehaving", ls->what, LIST_MAX_PAGES);
+	return rc == 0 && s->n < LIST_MAX_PAGES ? 0 : -1;
+}
+
 /* Every page of a listing, its records added to their lists; 0, or -1
  * with a message in err. */
 static int list_pages(lua_State *L, struct s3_client *c,
                       const struct listing *ls, char *err, size_t errlen)
 {
 	char *marker[2] = {NULL, NULL};
+	struct seen s = {0};
 	int rc;
 
 	do {
-		struct http_request rq = {0};
-		struct vk_buf q = {0};
-		struct xml_doc d;
-
-		rc = page_query(ls, marker, &q);
-		markers_free(marker);
-		if (rc != 0) {
-			vk_buf_free(&q);
-			msgf(err, errlen, "s3: %s: out of memory", ls->what);
-			return -1;
-		}
-		rq.method = "GET";
-		rq.query = q.p;
-		rq.what = ls->what;
-		rc = s3_send_xml(c, ls->op, NULL, &rq, ls->root, &d, err, errlen);
-		vk_buf_free(&q);
-		if (rc != 0)
-			return -1;
-		page_records(L, ls, &d);
-		rc = page_next(ls, &d, marker, err, errlen);
-		xml_free(&d);
+		rc = list_page(L, c, ls, marker, err, errlen);
+		if (rc == 0 && marker[0] != NULL)
+			rc = page_new(ls, marker, &s, err, errlen);
 	} while (rc == 0 && marker[0] != NULL);
 	markers_free(marker);
+	free(s.v);
 	return rc;
 }
 
@@ -332,6 +419,7 @@ int s3_m_list(lua_State *L)
 		.next = {"NextContinuationToken", NULL},
 		.marker = {"continuation-token", NULL},
 		.lacking = "a continuation token",
+		.token = "continuation token",
 		.out = {{"Contents", object_fields, NFIELDS(object_fields),
 		         lua_gettop(L) - 1},
 		        {"CommonPrefixes", prefix_fields, NFIELDS(prefix_fields),
@@ -360,6 +448,7 @@ int s3_m_uploads(lua_State *L)
 		.next = {"NextKeyMarker", "NextUploadIdMarker"},
 		.marker = {"key-marker", "upload-id-marker"},
 		.lacking = "a next marker",
+		.token = "marker",
 		.out = {{"Upload", upload_fields, NFIELDS(upload_fields),
 		         lua_gettop(L)}},
 	};

@@ -347,8 +347,7 @@ static int completed(struct upload *u, const struct http_response *rs,
 	const char *etag;
 
 	if (xml_parse(rs->body.p, rs->body.len, &d) != 0) {
-		msgf(u->err, sizeof u->err, "s3: %s: the answer is not XML",
-		     what);
+		msgf(u->err, sizeof u->err, "s3: %s: %s", what, d.err);
 		return -1;
 	}
 	/* any root: moto says CompleteMultipartUploadResponse */

@@ -10,6 +10,13 @@
 
 #include "buf.h"
 
+/* Bounds on an answer from outside: S3's answers are 4 elements deep, a
+ * page of a listing some 12,000 elements; what passes them is refused. */
+#define XML_MAX_DEPTH 32
+#define XML_MAX_ELEMENTS 200000
+#define XML_MAX_INPUT (16 * 1024 * 1024) /* bytes of the answer */
+#define XML_MAX_KEPT (64 * 1024 * 1024)  /* bytes of paths and texts */
+
 struct xml_node {
 	char *path; /* "/ListBucketResult/Contents/Key" */
 	char *text;
@@ -20,11 +27,15 @@ struct xml_doc {
 	size_t n, cap;
 	char root[64];      /* the root element's name */
 	struct vk_buf path, text;
-	int oom;
+	size_t depth, elements, kept;
+	void *parser;       /* expat's, while it parses */
+	char err[128];      /* why the parse failed */
 };
 
-/* Parse an answer into d; 0, or -1 when it is not well-formed XML (or
- * memory ran out), d then empty.  Free d with xml_free after a 0. */
+/* Parse an answer into d; 0, or -1 when it is not well-formed XML, passes
+ * a bound above, has a DOCTYPE, or memory ran out: d then empty but for
+ * d->err, which says why ("the answer is not XML ...").  Free d with
+ * xml_free after a 0. */
 int xml_parse(const char *data, size_t len, struct xml_doc *d);
 void xml_free(struct xml_doc *d);
 

@@ -8,7 +8,9 @@
  * the way the engine's signal handler does (vk_interrupted), which the
  * spec cannot: that must abort the upload and return promptly.  And it
  * uses a client in a forked worker, which must not share the parent's
- * connections.
+ * connections.  And it lists from a hostile server
+ * (tests/support/hostile_s3.py), whose answers nest 100,000 deep or whose
+ * listings never end: each must fail promptly, its memory bounded.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -16,9 +18,12 @@
 
 #include <signal.h>
 #include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 static char dir[64];
-static char endpoint[128], proxy[128];
+static char endpoint[128], proxy[128], hostile[128];
 
 /* Run a command, keep the first line that starts with "endpoint=". */
 static int start(const char *cmd, char *out, size_t len)
@@ -55,7 +60,11 @@ static int servers_up(void **state)
 	snprintf(cmd, sizeof cmd,
 	         "python3 tests/support/faultproxy.py start %s/proxy %s", dir,
 	         endpoint);
-	return start(cmd, proxy, sizeof proxy);
+	if (start(cmd, proxy, sizeof proxy) != 0)
+		return -1;
+	snprintf(cmd, sizeof cmd,
+	         "python3 tests/support/hostile_s3.py start %s/hostile", dir);
+	return start(cmd, hostile, sizeof hostile);
 }
 
 static int servers_down(void **state)
@@ -64,9 +73,10 @@ static int servers_down(void **state)
 
 	(void)state;
 	snprintf(cmd, sizeof cmd,
+	         "python3 tests/support/hostile_s3.py stop %s/hostile; "
 	         "python3 tests/support/faultproxy.py stop %s/proxy; "
 	         "python3 tests/support/moto_s3.py stop %s/moto; rm -rf %s",
-	         dir, dir, dir);
+	         dir, dir, dir, dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
@@ -370,6 +380,124 @@ static void test_forked_worker(void **state)
 	done(L, top);
 }
 
+/* ---- a hostile server ---- */
+
+#define HOSTILE_SECONDS 60          /* what "promptly" is, valgrind or not */
+#define HOSTILE_GROWTH (256L << 20) /* what "bounded" is: bytes of RSS */
+
+/* The resident size of process pid, in bytes; -1 when it is gone. */
+static long rss_of(pid_t pid)
+{
+	char path[64];
+	long pages, resident;
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	n = fscanf(f, "%ld %ld", &pages, &resident);
+	fclose(f);
+	return n == 2 ? resident * sysconf(_SC_PAGESIZE) : -1;
+}
+
+/* The child: the chunk in a state of its own, HOSTILE its endpoint;
+ * exits 0 when it ran to its end. */
+static void hostile_child(const char *code)
+{
+	lua_State *L = luaL_newstate();
+	int rc;
+
+	luaL_openlibs(L);
+	vk_preload_primitives(L);
+	lua_pushstring(L, hostile);
+	lua_setglobal(L, "HOSTILE");
+	rc = luaL_dostring(L,
+		"s3 = require 'vakap.s3'\n"
+		"function client(bucket)\n"
+		"  return s3.client({ bucket = bucket, endpoint = HOSTILE,\n"
+		"    access_key = 'a', secret_key = 's', retry_base_ms = 5,\n"
+		"    stall_timeout = 2 })\n"
+		"end\n");
+	if (rc == LUA_OK)
+		rc = luaL_dostring(L, code);
+	if (rc != LUA_OK)
+		fprintf(stderr, "lua: %s\n", lua_tostring(L, -1));
+	lua_close(L);
+	_exit(rc == LUA_OK ? 0 : 1);
+}
+
+/* Run the chunk in a child, killed should it take longer than
+ * HOSTILE_SECONDS or grow by more than HOSTILE_GROWTH; the test fails
+ * unless it runs to its end within both. */
+static void in_child(const char *code)
+{
+	struct timespec tick = {0, 10 * 1000 * 1000};
+	long start_rss, rss, peak = 0, ticks = 0;
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	if ((pid = fork()) == 0)
+		hostile_child(code);
+	assert_true(pid > 0);
+	start_rss = rss_of(pid);
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if ((rss = rss_of(pid)) - start_rss > peak)
+			peak = rss - start_rss;
+		if (peak > HOSTILE_GROWTH || ++ticks > HOSTILE_SECONDS * 100) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fail_msg("the listing went on: %ld ms, %ld MiB more",
+			         ticks * 10, peak >> 20);
+		}
+		nanosleep(&tick, NULL);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("the child failed (status %d)", status);
+}
+
+/* An answer 100,000 elements deep is refused at the 33rd, its memory
+ * linear: no path rebuilt per level. */
+static void test_hostile_deep(void **state)
+{
+	(void)state;
+	in_child(
+		"local c <close> = client('deep')\n"
+		"local ok, err = c:list('')\n"
+		"assert(ok == nil and err == 's3: LIST s3://deep/: the server\\'s "
+		"answer nests deeper than 32 elements: not an S3 answer', tostring(err))\n"
+		"assert(c:stats().by_op.LIST == 1, c:stats().by_op.LIST)\n");
+}
+
+/* A listing whose continuation token (or markers) comes again ends
+ * there: the same as the last page's, or an older one. */
+static void test_hostile_loop(void **state)
+{
+	(void)state;
+	in_child(
+		"local function check(bucket, what, n, pattern)\n"
+		"  local c <close> = client(bucket)\n"
+		"  local ok, err\n"
+		"  if what == 'LIST' then ok, err = c:list('')\n"
+		"  else ok, err = c:uploads('') end\n"
+		"  assert(ok == nil and err:find(pattern, 1, true), tostring(err))\n"
+		"  assert(err:find(': the server is misbehaving$'), err)\n"
+		"  assert(c:stats().by_op[what] == n, c:stats().by_op[what])\n"
+		"end\n"
+		"check('loop', 'LIST', 2, 'the listing repeats its continuation "
+		"token \\'same\\' after page 2')\n"
+		"check('cycle', 'LIST', 3, 'the listing repeats its continuation "
+		"token \\'a\\' after page 3')\n"
+		"check('loop', 'UPLOADS', 2, 'the listing repeats its marker "
+		"\\'same\\' after page 2')\n"
+		"check('cycle', 'UPLOADS', 3, 'the listing repeats its marker "
+		"\\'a\\' after page 3')\n"
+		"local c <close> = client('count')\n"
+		"local objs = assert(c:list(''))\n"
+		"assert(#objs == 200 and c:stats().by_op.LIST == 200, #objs)\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -380,6 +508,8 @@ int main(void)
 		cmocka_unit_test(test_interrupted_upload),
 		cmocka_unit_test(test_interrupted_waits),
 		cmocka_unit_test(test_forked_worker),
+		cmocka_unit_test(test_hostile_deep),
+		cmocka_unit_test(test_hostile_loop),
 	};
 
 	return cmocka_run_group_tests(tests, servers_up, servers_down);
