@@ -383,6 +383,15 @@ static int m_read(lua_State *L)
 	return 1;
 }
 
+/* fail, "output larger than LIMIT bytes" */
+static int too_large(lua_State *L, lua_Integer limit)
+{
+	char msg[64];
+
+	snprintf(msg, sizeof msg, "output larger than %lld bytes", (long long)limit);
+	return vk_pushfail(L, "%s", msg);
+}
+
 /* lua: s:readall([limit]) -> string | fail, message */
 static int m_readall(lua_State *L)
 {
@@ -401,8 +410,7 @@ static int m_readall(lua_State *L)
 			break;
 		total += (size_t)r;
 		if ((lua_Integer)total > limit)
-			return vk_pushfail(L, "output larger than %lld bytes",
-			                   (long long)limit);
+			return too_large(L, limit);
 		luaL_addsize(&b, (size_t)r);
 	}
 	luaL_pushresult(&b);

@@ -214,4 +214,17 @@ else
 	not_ok "start the fault proxy" "$(cat "$T/proxy.err")"
 fi
 
+# A key in the bucket that vakap could not have written (../ in it):
+# listings pass over it, so nothing reads, deletes or reports on it.
+printf 'planted\n' > "$T/planted"
+s3tool put "backups/lost/db/../20200101T000000Z.sql.zst" "$T/planted" >/dev/null
+run status lost
+expect_code "status passes over a key with ../ in it" 0
+grep -q '^retention' "$T/cfg/vakap.lua" || printf 'retention = { last = 5 }\n' >> "$T/cfg/vakap.lua"
+VAKAP_NOW=$(( $(date +%s) + 2 * 86400 )) run -n rotate --explain lost
+expect_code "rotate exits 0" 0
+lacks "and so does rotate, with no internal file in any message" "lua/vakap/" "$OUT$ERR"
+lacks "nor the planted key among its leftovers" "20200101T000000Z" "$OUT$ERR"
+check "the planted object is left alone" test "$(s3tool keys backups/lost/db/.. | json_get - 'len(d)')" -ge 1
+
 finish

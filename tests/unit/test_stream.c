@@ -223,6 +223,22 @@ static void test_tail_checks(void **state)
 	close_state(L, 0);
 }
 
+/* readall past its limit fails saying the limit (a message, not a
+ * format error). */
+static void test_readall_limit(void **state)
+{
+	lua_State *L = stream_state();
+
+	(void)state;
+	assert_int_equal(run_lua(L,
+		"local s <close> = stream.string(('x'):rep(100))\n"
+		"return s:readall(10)"), 2);
+	assert_true(lua_isnil(L, 1));
+	assert_string_equal(lua_tostring(L, 2), "output larger than 10 bytes");
+	lua_pop(L, 2);
+	close_state(L, 0);
+}
+
 static void test_close_twice(void **state)
 {
 	lua_State *L = stream_state();
@@ -574,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_collect_chain),
 		cmocka_unit_test(test_tail),
 		cmocka_unit_test(test_tail_checks),
+		cmocka_unit_test(test_readall_limit),
 		cmocka_unit_test(test_ahead_passes_bytes),
 		cmocka_unit_test(test_ahead_close),
 	};

@@ -49,13 +49,23 @@ function M.probe(backend)
 	return true
 end
 
--- Keys are built from checked names; refuse anything that could escape.
-function M.check_key(key)
-	if type(key) ~= "string" or key == "" or key:sub(1, 1) == "/" then
-		error(("bad storage key %q"):format(tostring(key)), 3)
+-- Whether key is one vakap could have written: no leading '/', no empty,
+-- '.' or '..' part, no control byte.
+function M.safe_key(key)
+	if type(key) ~= "string" or key == "" or key:sub(1, 1) == "/" or key:find("%c") or key:find("//", 1, true) then
+		return false
 	end
 	for part in key:gmatch("[^/]+") do
-		if part == "." or part == ".." then error(("bad storage key %q"):format(key), 3) end
+		if part == "." or part == ".." then return false end
+	end
+	return true
+end
+
+-- Keys are built from checked names; refuse anything that could escape.
+function M.check_key(key)
+	if not M.safe_key(key) then
+		error(("storage key %s is not one vakap writes (a leading '/', or an empty, '.' or '..' part): "
+			.. "refusing it"):format(require("vakap.util").display(tostring(key))), 0)
 	end
 end
 

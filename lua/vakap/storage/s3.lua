@@ -85,8 +85,12 @@ function S3:list(prefix)
 	local objects, err = self:c():list(self.prefix .. prefix)
 	if not objects then return nil, err end
 	local out, n = {}, #self.prefix
-	for i, o in ipairs(objects) do
-		out[i] = { key = o.key:sub(n + 1), size = o.size, mtime = mtime_of(o.last_modified) }
+	for _, o in ipairs(objects) do
+		local key = o.key:sub(n + 1)
+		-- a key vakap could not have written (../, //) is not acted on
+		if o.key:sub(1, n) == self.prefix and storage.safe_key(key) then
+			out[#out + 1] = { key = key, size = o.size, mtime = mtime_of(o.last_modified) }
+		end
 	end
 	return out
 end
@@ -131,9 +135,9 @@ function S3:leftovers(prefix, before)
 	local out = {}
 	for _, u in ipairs(ups) do
 		local t = mtime_of(u.initiated)
-		if t and t < before then
-			out[#out + 1] = { key = u.key:sub(#self.prefix + 1), mtime = t, upload_id = u.upload_id,
-				what = "an incomplete upload" }
+		local key = u.key:sub(#self.prefix + 1)
+		if t and t < before and storage.safe_key(key) then
+			out[#out + 1] = { key = key, mtime = t, upload_id = u.upload_id, what = "an incomplete upload" }
 		end
 	end
 	return out
