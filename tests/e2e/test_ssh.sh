@@ -375,4 +375,25 @@ contains "over SSH, saying what GNU tar found" "file changed as we read it" "$(p
 contains "locally, saying what changed" "big.bin: file changed" "$(printf '%s\n' "$OUT" | grep '^growing-local')"
 check "and no manifest is written" test -z "$(find "$T/cfg/backups/growing-remote" "$T/cfg/backups/growing-local" -name '*.json' -not -path '*/_ops/*' 2>/dev/null)"
 
+# Restore into a directory on the host where links were planted: one in
+# place of a directory the backup holds is replaced, not written through;
+# the target itself a link is refused.  Nothing lands outside.
+mkdir -p "$T/sym/src/a/b" "$T/sym/outside" "$T/sym/dst"
+printf 'restored\n' > "$T/sym/src/a/b/file.txt"
+cat > "$T/cfg/sites.d/remote.lua" <<LUA
+site "symlinked" { host = "web", files { name = "www", path = "$T/sym/src" } }
+LUA
+run backup symlinked
+expect_code "a backup to restore" 0
+ln -s "$T/sym/outside" "$T/sym/dst/a"
+run restore symlinked www --into-host --target "$T/sym/dst"
+expect_code "restore over SSH into a directory with a planted link succeeds" 0
+check "nothing is written through the link" test -z "$(ls -A "$T/sym/outside")"
+check "the restored tree is in place" test "$(cat "$T/sym/dst/a/b/file.txt")" = restored
+ln -s "$T/sym/outside" "$T/sym/linked"
+run restore symlinked www --into-host --target "$T/sym/linked"
+expect_code "restore into a target that is itself a link is refused" 1
+contains "saying so" "is a symbolic link: refusing to restore through it" "$OUT"
+check "and nothing is written through it" test -z "$(ls -A "$T/sym/outside")"
+
 finish

@@ -195,7 +195,12 @@ end
 -- extract(stream, path, {progress}) -> true | nil, err: the host's tar
 -- reads the stream into path (made if missing)
 function Remote:extract(stream, path, opts)
-	local n, err = self.session:feed({ "sh", "-c", 'mkdir -p -- "$1" && exec tar -C "$1" -xf -', "sh", path },
+	-- never through a link planted in place of the directory; links inside
+	-- it are replaced, not followed, since the archive names every
+	-- directory before what it holds (GNU tar's default)
+	local n, err = self.session:feed({ "sh", "-c",
+		'if [ -L "$1" ]; then echo "$1 is a symbolic link: refusing to restore through it" >&2; exit 3; fi; '
+			.. 'mkdir -p -- "$1" && exec tar -C "$1" -xf -', "sh", path },
 		stream, { progress = opts and opts.progress })
 	if not n then return nil, err end
 	return true
