@@ -774,6 +774,22 @@ static int l_unsetenv(lua_State *L)
 	return 0;
 }
 
+/* lua: proc.env_names() -> { the names of this process's environment } */
+static int l_env_names(lua_State *L)
+{
+	lua_Integer n = 0;
+	char **e;
+
+	lua_newtable(L);
+	for (e = environ; *e; e++) {
+		const char *eq = strchr(*e, '=');
+
+		lua_pushlstring(L, *e, eq ? (size_t)(eq - *e) : strlen(*e));
+		lua_rawseti(L, -2, ++n);
+	}
+	return 1;
+}
+
 /* lua: proc.isatty(fd) -> boolean */
 static int l_isatty(lua_State *L)
 {
@@ -826,6 +842,7 @@ static const luaL_Reg funcs[] = {
 	{"filter", l_filter},
 	{"pid", l_pid},           {"isatty", l_isatty},
 	{"alive", l_alive},       {"unsetenv", l_unsetenv},
+	{"env_names", l_env_names},
 	{"clock", l_clock},       {"sleep", l_sleep},
 	{"hostname", l_hostname}, {"interrupted", l_interrupted},
 	{NULL, NULL},

@@ -128,14 +128,22 @@ local function cmd_ops(cfg, a)
 	return 0
 end
 
--- Secrets vakap may have read from its environment: once the storage has
--- its credentials, no command it starts (gpg, a site's commands, an op's)
--- inherits them.
-local secrets = { "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN" }
+-- Secrets in vakap's environment: the AWS credentials it reads, and any
+-- variable named like a secret.  Once the storage has its credentials,
+-- they leave the environment, so no command vakap starts (gpg, a site's
+-- commands, an op's) inherits them.
+local function secret_name(name)
+	local up = name:upper()
+	return up:find("^AWS_") and up ~= "AWS_PROFILE" and up ~= "AWS_REGION" and up ~= "AWS_DEFAULT_REGION"
+		or up:find("SECRET") or up:find("TOKEN") or up:find("PASSWORD") or up:find("PASSPHRASE")
+		or up:find("CREDENTIAL")
+end
 
 local function open_storage(cfg)
 	local st, err = storage.open(cfg.settings.storage)
-	for _, name in ipairs(secrets) do proc.unsetenv(name) end
+	for _, name in ipairs(proc.env_names()) do
+		if secret_name(name) then proc.unsetenv(name) end
+	end
 	if not st then error(err, 0) end
 	return st
 end

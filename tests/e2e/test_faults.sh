@@ -113,11 +113,14 @@ check "which is gone" test ! -e "$S/shop/_ops/oldop.failed.json"
 # ---- a secret in vakap's environment never reaches a command it starts
 rm -rf "$S/shop"
 site "env"
-AWS_SECRET_ACCESS_KEY=never-$RANDOM-inherited AWS_SESSION_TOKEN=token-never-inherited run backup shop
+AWS_SECRET_ACCESS_KEY=never-$RANDOM-inherited AWS_SESSION_TOKEN=token-never-inherited \
+	DB_PASSWORD=never-either HOOK_API_TOKEN=nor-this run backup shop
 expect_code "a backup of a command's environment" 0
 envout=$(cat "$S"/shop/db/*.sql)
 contains "the command ran" "PATH=" "$envout"
 lacks "it did not get AWS_SECRET_ACCESS_KEY" "AWS_SECRET_ACCESS_KEY" "$envout"
 lacks "nor AWS_SESSION_TOKEN" "AWS_SESSION_TOKEN" "$envout"
+lacks "nor a variable named like a password" "DB_PASSWORD" "$envout"
+lacks "nor one named like a token" "HOOK_API_TOKEN" "$envout"
 
 finish
