@@ -68,6 +68,20 @@ run_in() {
 json_get() {
 	python3 -c 'import json,sys; d=json.load(open(sys.argv[1]) if sys.argv[1]!="-" else sys.stdin); print(eval(sys.argv[2]))' "$@"
 }
+# test_keys: the throwaway keyring of tests/support/gpgkeys.sh in $T/k,
+# its fingerprints ($alice, $bob, $signer, ...) set, G its home, and its
+# agent stopped when the test ends (with the temporary directory); a
+# keyring that cannot be made ends the test.
+test_keys() {
+	if ! sh "$ROOT/tests/support/gpgkeys.sh" "$T/k" >/dev/null 2>&1; then
+		not_ok "make the test keys"
+		finish
+		exit 1
+	fi
+	. "$T/k/keys.sh"
+	G=$T/k/gnupg
+	trap 'gpgconf --homedir "$G" --kill all 2>/dev/null; rm -rf "$T"' EXIT
+}
 finish() {
 	echo "$PASS passed, $FAIL failed"
 	[ "$FAIL" -eq 0 ]

@@ -8,10 +8,7 @@
 # restore --into-host, and nothing is written.  Also: a manifest whose data
 # object is gone is "broken" in status and a clear error in restore.
 . "$(dirname "$0")/lib.sh"
-sh "$ROOT/tests/support/gpgkeys.sh" "$T/k" >/dev/null 2>&1 || not_ok "make the test keys"
-. "$T/k/keys.sh"
-G=$T/k/gnupg
-trap 'gpgconf --homedir "$G" --kill all 2>/dev/null; rm -rf "$T"' EXIT
+test_keys
 pgp() { gpg --homedir "$G" --batch --quiet --trust-model always --pinentry-mode loopback --passphrase '' "$@"; }
 
 printf 'the real dump\n' > "$T/dump.sql"

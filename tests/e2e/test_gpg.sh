@@ -5,10 +5,7 @@
 # cannot be used fails its site before its data is read, storing nothing.
 . "$(dirname "$0")/lib.sh"
 
-sh "$ROOT/tests/support/gpgkeys.sh" "$T/k" >/dev/null 2>&1 || { not_ok "make the test keys"; finish; exit 1; }
-. "$T/k/keys.sh"
-G=$T/k/gnupg
-trap 'gpgconf --homedir "$G" --kill all 2>/dev/null; rm -rf "$T"' EXIT
+test_keys
 pgp() { gpg --homedir "$G" --batch --quiet --trust-model always "$@"; }
 
 head -c 314572800 /dev/urandom > "$T/big.bin"

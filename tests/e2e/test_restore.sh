@@ -4,10 +4,7 @@
 # signed backups; --at picks by time; a changed byte in storage stops the
 # restore before anything is written or replaced.
 . "$(dirname "$0")/lib.sh"
-sh "$ROOT/tests/support/gpgkeys.sh" "$T/k" >/dev/null 2>&1 || not_ok "make the test keys"
-. "$T/k/keys.sh"
-G=$T/k/gnupg
-trap 'gpgconf --homedir "$G" --kill all 2>/dev/null; rm -rf "$T"' EXIT
+test_keys
 
 W=$T/www
 mkdir -p "$W/a/b"

@@ -4,10 +4,7 @@
 # dump's completion line); the outcome recorded beside each backup and
 # shown by status, which fails a component whose newest backup is bad.
 . "$(dirname "$0")/lib.sh"
-sh "$ROOT/tests/support/gpgkeys.sh" "$T/k" >/dev/null 2>&1 || not_ok "make the test keys"
-. "$T/k/keys.sh"
-G=$T/k/gnupg
-trap 'gpgconf --homedir "$G" --kill all 2>/dev/null; rm -rf "$T"' EXIT
+test_keys
 
 mkdir -p "$T/www/sub"
 printf 'page\n' > "$T/www/sub/index.html"
