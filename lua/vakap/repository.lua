@@ -549,20 +549,39 @@ function Repo:last_run(entry, now)
 end
 
 -- The parts (COMPONENT/PART) the last backup of a site stored, when that
--- backup succeeded: { [label] = true } | false.  A part it did not store
--- (a database dropped since, which all = true no longer lists) is gone.
-function Repo:last_stored(listing)
-	local st = own(self, "repository:last_stored")
-	need(type(listing) == "table" and type(listing.ops) == "table", "repository:last_stored",
-		"give a listing (ctx.repository:list(site.name))")
+-- backup succeeded: { [label] = true } | nil.
+local function last_stored(storage, listing)
 	local entry = listing.ops.backup
-	if not entry or not entry.key or entry.ok == false then return false end
-	local rec = read_record(st.storage, entry.key)
+	if not entry or not entry.key or entry.ok == false then return nil end
+	local rec = read_record(storage, entry.key)
 	local result = rec and rec.ok == true and type(rec.result) == "table" and rec.result
-	if not result then return false end
+	if not result then return nil end
 	local out = {}
 	for _, r in ipairs(type(result.components) == "table" and result.components or {}) do
 		if type(r) == "table" and r.ok and r.part then out[M.label(r.component, r.part)] = true end
+	end
+	return out
+end
+
+-- The parts of a listing that are gone: stale at time now (older than
+-- stale_after), and not stored by the last backup, which succeeded (a
+-- database dropped since, which all = true no longer lists).  Status
+-- shows them without counting them; rotate --forget-gone removes them.
+-- -> { [label] = true }
+function Repo:gone(listing, now, stale_after)
+	local st = own(self, "repository:gone")
+	need(type(listing) == "table" and type(listing.ops) == "table" and type(listing.series) == "table",
+		"repository:gone", "give a listing (ctx.repository:list(site.name))")
+	need(type(now) == "number" and type(stale_after) == "number", "repository:gone",
+		"give the time (ctx.now) and the age past which a backup is stale")
+	local out, stored = {}, nil
+	for _, s in ipairs(listing.series) do
+		local newest = s.part and s.backups[1]
+		if newest and now - newest.time > stale_after then
+			stored = stored or last_stored(st.storage, listing) or false
+			if not stored then return out end
+			if not stored[s.label] then out[s.label] = true end
+		end
 	end
 	return out
 end

@@ -36,12 +36,6 @@ local function forget_all(folder, row, items)
 	return row
 end
 
-local function is_gone(ctx, site, stored, folder, label)
-	local newest = folder.backups[1]
-	local stale_after = ctx.stale_after or site.config.stale_after or ctx.settings.stale_after
-	return stored and not stored[label] and newest ~= nil and ctx.now - newest.time > stale_after
-end
-
 -- One series of backups (a component's own, or one of its parts') under
 -- policy: what it keeps and forgets in row; what to forget (backups, then
 -- leftovers) added to items.  -> row
@@ -99,8 +93,10 @@ end
 local function decide(site, ctx)
 	local cat, err = ctx.repository:list(site.name)
 	if not cat then error("cannot list storage: " .. err, 0) end
-	local rows, items, stored = {}, {}, nil
-	local forget_gone = ctx.args and ctx.args.forget_gone
+	local rows, items, gone = {}, {}, {}
+	if ctx.args and ctx.args.forget_gone then
+		gone = ctx.repository:gone(cat, ctx.now, ctx.stale_after or site.config.stale_after or ctx.settings.stale_after)
+	end
 	for _, name in ipairs(vakap.sorted_keys(cat.components)) do
 		local policy = policy_for(site, ctx, name)
 		if not policy then
@@ -109,10 +105,7 @@ local function decide(site, ctx)
 		end
 		for _, s in ipairs(series_of(cat.components[name])) do
 			local row = { component = name, part = s[2], kept = {}, forgotten = {}, orphans = {}, freed = 0 }
-			if s[2] and forget_gone then
-				if stored == nil then stored = ctx.repository:last_stored(cat) end
-				row.gone = is_gone(ctx, site, stored, s[1], name .. "/" .. s[2]) or nil
-			end
+			row.gone = s[2] and gone[name .. "/" .. s[2]] or nil
 			rows[#rows + 1] = decide_series(ctx, policy, s[1], row, items)
 		end
 	end

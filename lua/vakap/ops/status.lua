@@ -66,10 +66,10 @@ local function component_row(c, folder, part, now, stale_after)
 	return row
 end
 
--- A stale part that the last backup, which succeeded, did not store (a
--- database dropped since) is gone: shown, not counted.
-local function gone(row, stored)
-	if stored and row.state == "stale" and not stored[row.component .. "/" .. row.part] then
+-- A part the repository calls gone (stale, and not stored by the last
+-- backup, which succeeded: a database dropped since): shown, not counted.
+local function gone(row, gone_parts)
+	if row.state == "stale" and gone_parts[row.component .. "/" .. row.part] then
 		row.state = "gone"
 		row.problem = "the last backup, which succeeded, did not find it: vakap rotate --forget-gone "
 			.. "removes its backups"
@@ -142,14 +142,13 @@ op "status" {
 		local cat, err = ctx.repository:list(site.name)
 		if not cat then error("cannot list storage: " .. err, 0) end
 		local stale_after = ctx.stale_after or site.config.stale_after or ctx.settings.stale_after
-		local rows, stored = {}, nil
+		local rows, gone_parts = {}, ctx.repository:gone(cat, ctx.now, stale_after)
 		for _, c in ipairs(site.components) do
 			local found = cat.components[c.name]
 			local parts = latest_parts(found)
-			if #parts > 0 and stored == nil then stored = ctx.repository:last_stored(cat) end
 			for _, name in ipairs(parts) do
 				local row = component_row(c, found.parts[name], name, ctx.now, stale_after)
-				rows[#rows + 1] = gone(row, stored)
+				rows[#rows + 1] = gone(row, gone_parts)
 			end
 			if #parts == 0 then rows[#rows + 1] = component_row(c, found, nil, ctx.now, stale_after) end
 		end
